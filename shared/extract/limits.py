@@ -1,0 +1,29 @@
+"""Caps every extractor honours. Each one, when hit, raises :class:`shared.errors.LimitExceeded`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractLimits:
+    max_bytes: int = 50 * 1024 * 1024
+    max_decompressed_bytes: int = 200 * 1024 * 1024
+    max_pages: int = 100
+    max_depth: int = 256
+    timeout_s: float = 60.0
+    memory_mb: int = 1024
+
+    @classmethod
+    def from_settings(cls, settings: object) -> ExtractLimits:
+        return cls(
+            max_bytes=settings.max_document_bytes,  # type: ignore[attr-defined]
+            max_decompressed_bytes=settings.max_decompressed_bytes,  # type: ignore[attr-defined]
+            max_pages=settings.max_pdf_pages,  # type: ignore[attr-defined]
+            max_depth=settings.max_html_depth,  # type: ignore[attr-defined]
+            timeout_s=settings.extract_timeout_s,  # type: ignore[attr-defined]
+            memory_mb=settings.extract_memory_mb,  # type: ignore[attr-defined]
+        )
+
+
+DEFAULT_LIMITS = ExtractLimits()

@@ -1,0 +1,74 @@
+"""Settings from the environment (and an optional ``.env``), prefix ``XXGK_``.
+
+The contract names (architecture.md) are ``XXGK_DATABASE_URL``, ``XXGK_REDIS_URL``,
+``XXGK_ARCHIVE_DIR``, ``XXGK_WEBHOOK_URLS`` and ``XXGK_WEBHOOK_SECRET``; the rest
+are ours. Nothing reads the environment at import time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XXGK_", env_file=".env", extra="ignore")
+
+    # store: a SQLite file in the working directory unless told otherwise
+    database_url: str = "sqlite:///xxgk.sqlite3"
+    # unset: embedded, in-process mode (no broker, no politeness sharing across machines)
+    redis_url: str | None = None
+    archive_dir: Path = Path("xxgk-archive")
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_secret: str | None = None
+
+    # logging
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    # extraction limits (each turns into a typed LimitExceeded error)
+    max_document_bytes: int = 50 * 1024 * 1024
+    max_decompressed_bytes: int = 200 * 1024 * 1024
+    max_pdf_pages: int = 100
+    max_html_depth: int = 256
+    extract_timeout_s: float = 60.0
+    extract_memory_mb: int = 1024
+
+    # crawling
+    user_agent: str = "xxgk-watch/0.1 (+https://github.com/xxgk-watch/xxgk-watch; transparency research crawler)"
+    fetch_timeout_s: float = 20.0
+    politeness_delay_s: float = 2.0
+    max_fetch_bytes: int = 50 * 1024 * 1024
+    # hosts or IPs the SSRF guard lets through although they are private (the test portal)
+    ssrf_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # government domains only, plus these
+    extra_allowed_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    revisit_in_season_s: int = 24 * 3600
+    revisit_off_season_s: int = 7 * 24 * 3600
+
+    # rules
+    township_deadline_mmdd: str = "02-20"
+    missing_report_grace_days: int = 14
+
+    # alerts
+    webhook_max_attempts: int = 8
+
+    @field_validator("webhook_urls", "ssrf_allow", "extra_allowed_domains", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
