@@ -13,6 +13,10 @@ class ExtractLimits:
     max_depth: int = 256
     timeout_s: float = 60.0
     memory_mb: int = 1024
+    # elements an HTML page may have (~250 bytes of tree each; real report pages have a few thousand)
+    max_html_elements: int = 300_000
+    # lines a text document may have (real reports have a few thousand)
+    max_text_lines: int = 200_000
 
     @classmethod
     def from_settings(cls, settings: object) -> ExtractLimits:

@@ -30,17 +30,19 @@ def _looks_like_text(sample: bytes) -> bool:
     bad = sum(1 for b in sample if b < 0x20 and b not in (9, 10, 12, 13, 27))
     if bad > len(sample) // 200:
         return False
-    try:
-        sample.decode("utf-8")
-        return True
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(sample) - 4:  # a character cut by the sample boundary
-            return True
-    try:
-        sample.decode("gb18030")
-        return True
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(sample) - 4
+    # a character cut by the sample boundary, or a few damaged bytes in a GBK page, is still text
+    tolerated = max(2, len(sample) // 500)
+    return any(
+        sample.decode(codec, errors="replace").count("\ufffd") <= tolerated for codec in ("utf-8", "gb18030")
+    )
+
+
+def _markup_sample(sample: bytes) -> bytes:
+    """The sample as UTF-8 when it starts with a UTF-16 BOM, so that markup is found in it."""
+    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if sample.startswith(bom):
+            return sample[len(bom) :].decode(codec, errors="replace").encode("utf-8")
+    return sample
 
 
 def _zip_is_docx(data: bytes) -> bool:
@@ -72,9 +74,11 @@ def sniff_media_type(data: bytes, *, filename: str | None = None, content_type: 
     sample = data[:_TEXT_SAMPLE]
     if not _looks_like_text(sample):
         raise UnsupportedMediaType("the bytes are neither text nor a known document format")
-    if _MARKUP.search(sample[:8192]) or (content_type or "").lower().startswith(("text/html", "application/xhtml")):
+    if _MARKUP.search(_markup_sample(sample[:16384])[:8192]) or (content_type or "").lower().startswith(
+        ("text/html", "application/xhtml")
+    ):
         return "text/html"
     name = (filename or "").lower()
-    if name.endswith((".md", ".markdown")):
+    if name.endswith((".md", ".markdown")) or _MARKDOWN_TABLE.search(sample.decode("utf-8", errors="ignore")):
         return "text/markdown"
     return "text/plain"
