@@ -1,0 +1,241 @@
+"""The politeness gate: the same behaviour in-process and in Redis (fakeredis with Lua)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+import fakeredis
+import pytest
+from structlog.testing import capture_logs
+
+from shared.errors import PolitenessDeferred, StoreUnavailable
+from worker.crawler.politeness import (
+    Lease,
+    LocalPolitenessGate,
+    PolitenessGate,
+    PolitenessPolicy,
+    RedisPolitenessGate,
+)
+
+HOST = "www.xx.gov.cn"
+GateFactory = Callable[..., PolitenessGate]
+
+
+@pytest.fixture(params=["local", "redis"])
+def make_gate(request: pytest.FixtureRequest) -> GateFactory:
+    """A gate on real time (fakeredis answers TIME from the clock) with small, configurable numbers."""
+
+    def factory(delay_s: float = 0.2, **policy: float) -> PolitenessGate:
+        settings = PolitenessPolicy(delay_s=delay_s, **policy)  # type: ignore[arg-type]
+        if request.param == "local":
+            return LocalPolitenessGate(delay_s, policy=settings)
+        redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        return RedisPolitenessGate(redis, delay_s, settings.lease_ttl_s, policy=settings)
+
+    return factory
+
+
+def deferral(gate: PolitenessGate, host: str = HOST, **kw: float) -> PolitenessDeferred:
+    with pytest.raises(PolitenessDeferred) as caught:
+        gate.acquire(host, **kw)
+    assert caught.value.retry_after_s is not None
+    return caught.value
+
+
+# --------------------------------------------------------------------------- shared semantics
+
+
+def test_one_request_at_a_time_per_host(make_gate: GateFactory) -> None:
+    gate = make_gate()
+    lease = gate.acquire(HOST)
+    assert "busy" in deferral(gate).message
+    other = gate.acquire("zwgk.yy.gov.cn")  # hosts are independent
+    gate.release(other)
+    gate.release(lease)
+
+
+def failures(gate: PolitenessGate, host: str = HOST) -> int:
+    return int(float(gate.state(host).get("failures", 0)))  # type: ignore[attr-defined]
+
+
+# Real time runs on: every "not yet" below has at least 0.25 s of slack for a loaded machine.
+
+
+def test_starts_are_spaced_by_the_delay(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.5)
+    first = gate.acquire(HOST)
+    gate.release(first, outcome="ok")
+    retry = deferral(gate).retry_after_s
+    assert retry is not None and 0 < retry <= 0.5
+    second = gate.acquire(HOST, wait_s=30)  # short waits are slept through
+    assert second.acquired_at - first.acquired_at >= 0.5 - 0.001  # ms resolution on Redis
+    gate.release(second)
+
+
+def test_host_names_are_one_host_whatever_their_case(make_gate: GateFactory) -> None:
+    gate = make_gate()
+    lease = gate.acquire("WWW.XX.GOV.CN.")
+    deferral(gate, HOST)
+    gate.release(lease)
+
+
+def test_a_lease_expires_so_a_killed_worker_never_blocks_a_host(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.01, lease_ttl_s=0.3)
+    lost = gate.acquire(HOST)  # never released: the worker "died"
+    taken_over = gate.acquire(HOST, wait_s=30)  # granted once the lease has run out
+    assert taken_over.acquired_at - lost.acquired_at >= 0.3 - 0.001
+    with capture_logs() as logs:
+        gate.release(lost)  # the dead worker's late release must not free the new holder's lease
+    assert "busy" in deferral(gate).message
+    gate.release(taken_over)
+    if isinstance(gate, RedisPolitenessGate):
+        assert any(entry["event"] == "politeness_lease_lost" for entry in logs)
+
+
+def test_retry_after_is_honoured(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.05)
+    gate.release(gate.acquire(HOST), outcome="throttled", retry_after_s=120)
+    retry = deferral(gate).retry_after_s
+    assert retry is not None and 119 <= retry <= 120
+
+
+def test_failures_back_off_exponentially_and_success_resets(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.25)
+    lease = gate.acquire(HOST)
+    gate.release(lease, outcome="error")
+    first = deferral(gate).retry_after_s
+    assert first is not None and 0.25 < first <= 0.5  # delay · 2¹
+    gate.release(lease, outcome="error")  # a second failure report (a late one counts too)
+    second = deferral(gate).retry_after_s
+    assert second is not None and 0.5 < second <= 1.0  # delay · 2²
+    assert failures(gate) == 2
+    gate.release(lease, outcome="ok")
+    assert failures(gate) == 0
+
+
+def test_circuit_opens_after_consecutive_failures(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.01, breaker_threshold=2, breaker_cooldown_s=60)
+    lease = gate.acquire(HOST)
+    gate.release(lease, outcome="error")
+    with capture_logs() as logs:
+        gate.release(lease, outcome="throttled")
+    opened = deferral(gate)
+    assert "circuit open" in opened.message
+    assert opened.retry_after_s is not None and 59 <= opened.retry_after_s <= 60
+    assert [e["host"] for e in logs if e["event"] == "host_circuit_opened"] == [HOST]
+    gate.acquire("other.gov.cn")  # only that host is cut off
+
+
+def test_robots_crawl_delay_widens_the_spacing_and_is_remembered(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.05)
+    lease = gate.acquire(HOST, delay_s=1.0)
+    assert lease.delay_s == 1.0
+    gate.release(lease)
+    retry = deferral(gate).retry_after_s  # asked without a delay: the host's own is kept
+    assert retry is not None and 0.5 < retry <= 1.0
+
+
+def test_a_crawl_delay_below_our_default_changes_nothing(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.3)
+    lease = gate.acquire(HOST, delay_s=0.01)
+    assert lease.delay_s == 0.3
+    gate.release(lease)
+
+
+def test_invalid_outcome_is_a_bug(make_gate: GateFactory) -> None:
+    gate = make_gate()
+    with pytest.raises(ValueError, match="outcome"):
+        gate.release(gate.acquire(HOST), outcome="maybe")  # type: ignore[arg-type]
+
+
+def test_threads_hammering_one_host_never_overlap_or_crowd(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.03)
+    spans: list[tuple[Lease, float, float]] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(4):
+            lease = gate.acquire(HOST, wait_s=30)
+            start = time.monotonic()
+            time.sleep(0.002)
+            end = time.monotonic()
+            with lock:
+                spans.append((lease, start, end))
+            gate.release(lease)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    spans.sort(key=lambda span: span[1])
+    assert len(spans) == 16
+    for (lease_a, _, end_a), (lease_b, start_b, _) in itertools.pairwise(spans):
+        assert end_a <= start_b  # one at a time
+        assert lease_b.acquired_at - lease_a.acquired_at >= 0.03 - 0.001  # spaced, on the gate's clock
+
+
+# --------------------------------------------------------------------------- Redis specifics
+
+
+def test_redis_state_lives_under_one_key_per_host_and_expires() -> None:
+    redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    gate = RedisPolitenessGate(redis, delay_s=0.05, lease_ttl_s=10)
+    gate.release(gate.acquire("WWW.XX.gov.cn"), outcome="error")
+    assert redis.keys("*") == [b"xxgk:polite:www.xx.gov.cn"]
+    assert 0 < redis.pttl("xxgk:polite:www.xx.gov.cn") <= (24 * 3600 + 1) * 1000
+    assert gate.state("www.xx.gov.cn")["failures"] == "1"
+
+
+def test_redis_down_is_store_unavailable() -> None:
+    server = fakeredis.FakeServer()
+    gate = RedisPolitenessGate(fakeredis.FakeRedis(server=server), delay_s=0.05)
+    server.connected = False
+    with pytest.raises(StoreUnavailable):
+        gate.acquire(HOST)
+
+
+# --------------------------------------------------------------------------- in-process, on a fake clock
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_local_gate_backoff_is_capped_and_the_probe_after_cooldown_closes_the_circuit() -> None:
+    t = FakeTime()
+    policy = PolitenessPolicy(max_backoff_s=10, breaker_threshold=3, breaker_cooldown_s=100)
+    gate = LocalPolitenessGate(2.0, policy=policy, clock=t.clock, sleep=t.sleep)
+    for _ in range(2):
+        gate.release(gate.acquire(HOST, wait_s=1000), outcome="error")
+    assert deferral(gate).retry_after_s == 8.0  # 2 · 2²
+    gate.release(gate.acquire(HOST, wait_s=1000), outcome="error")
+    assert deferral(gate).retry_after_s == 100.0  # third failure: open for the cool-down
+    t.now += 100
+    probe = gate.acquire(HOST)
+    gate.release(probe, outcome="ok")
+    assert gate.state(HOST)["failures"] == 0
+    t.now += 2
+    gate.acquire(HOST)
+
+
+def test_local_gate_sleeps_only_for_waits_within_wait_s() -> None:
+    t = FakeTime()
+    gate = LocalPolitenessGate(2.0, clock=t.clock, sleep=t.sleep)
+    gate.release(gate.acquire(HOST))
+    assert deferral(gate, wait_s=1.5).retry_after_s == 2.0
+    assert t.slept == []
+    gate.acquire(HOST, wait_s=2.5)
+    assert t.slept == [2.0]

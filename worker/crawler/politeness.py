@@ -1,0 +1,385 @@
+"""Politeness: one request at a time per host, starts spaced by the host's delay, across every worker.
+
+Scrapy and scrapy-redis keep politeness per process, so N processes hit a host N times as
+often (crawling.md §2 item 1). Here one authority per host decides: :class:`RedisPolitenessGate`
+keeps, per host, the next allowed start time and an in-flight lease in one Redis hash and
+changes them only inside Lua scripts (atomic on the server), timed by the Redis server's
+``TIME`` so that workers with skewed clocks still agree. :class:`LocalPolitenessGate` is the
+same state machine in-process, for the embedded mode (``xxgk demo``).
+
+Per host:
+
+- ``acquire`` succeeds only when no unexpired lease is held and ``now >= next_at``; it then takes
+  the lease (expires after ``lease_ttl_s``, so a killed worker never blocks a host for good) and
+  sets ``next_at = now + delay``, where ``delay = max(delay_s, robots Crawl-delay)``;
+  otherwise it raises :class:`~shared.errors.PolitenessDeferred` with ``retry_after_s``, or,
+  given ``wait_s``, sleeps for short waits first.
+- ``release(outcome="ok")`` frees the lease and resets the failure count.
+  ``"error"``/``"throttled"`` (timeouts, 5xx, 429, anti-bot pages) count a consecutive failure
+  and push ``next_at`` to at least ``now + delay·2^failures`` (capped at ``max_backoff_s``) and
+  to ``now + Retry-After``; after ``breaker_threshold`` consecutive failures the circuit opens
+  and the host gets no request for ``breaker_cooldown_s``. The next request after the
+  cool-down is the probe: success closes the circuit, one more failure reopens it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import redis.exceptions
+
+from shared.errors import PolitenessDeferred, StoreUnavailable
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Outcome = Literal["ok", "error", "throttled"]
+OUTCOMES: frozenset[str] = frozenset({"ok", "error", "throttled"})
+
+# the shortest pause between two tries inside acquire(wait_s=…): keeps a busy loop off Redis
+MIN_POLL_S = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to send one request to ``host`` now. Give it back with ``release``."""
+
+    host: str
+    token: str
+    acquired_at: float  # seconds since the epoch on the gate's clock (Redis TIME for the Redis gate)
+    delay_s: float  # the spacing in force for this host when the lease was granted
+
+
+@dataclass(frozen=True, slots=True)
+class PolitenessPolicy:
+    """The numbers behind the gate; defaults are deliberately slow (crawling.md §5)."""
+
+    delay_s: float = 2.0
+    lease_ttl_s: float = 300.0
+    max_backoff_s: float = 3600.0
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 900.0
+    # how long a host's state outlives its last activity (a day: backoff and breaker memory)
+    state_ttl_s: float = 24 * 3600.0
+
+
+class PolitenessGate(Protocol):
+    def acquire(self, host: str, *, wait_s: float = 0.0, delay_s: float | None = None) -> Lease:
+        """Take the host's lease or raise ``PolitenessDeferred(retry_after_s=…)``.
+
+        ``wait_s``: sleep and retry while the wait is shorter than this. ``delay_s``: this host's
+        own spacing (robots.txt Crawl-delay); never lowers the gate's default.
+        """
+        ...
+
+    def release(
+        self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None
+    ) -> None: ...
+
+
+def _host_key(host: str) -> str:
+    return host.strip().lower().rstrip(".")
+
+
+def _check_outcome(outcome: str) -> None:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
+
+
+class _WaitingGate:
+    """``acquire(wait_s=…)`` on top of one atomic try: sleep only while the wait is short."""
+
+    sleep: Callable[[float], None]
+    monotonic: Callable[[], float]
+
+    def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
+        raise NotImplementedError
+
+    def acquire(self, host: str, *, wait_s: float = 0.0, delay_s: float | None = None) -> Lease:
+        host = _host_key(host)
+        deadline = self.monotonic() + max(wait_s, 0.0)
+        while True:
+            attempt = self._try_acquire(host, delay_s)
+            if isinstance(attempt, Lease):
+                return attempt
+            retry_after_s, reason = attempt
+            retry_after_s = max(retry_after_s, MIN_POLL_S)
+            if self.monotonic() + retry_after_s > deadline:
+                raise PolitenessDeferred(
+                    f"{host}: {reason}, retry in {retry_after_s:.2f}s",
+                    retry_after_s=retry_after_s,
+                    source=host,
+                )
+            self.sleep(retry_after_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# in-process
+
+
+@dataclass(slots=True)
+class _HostState:
+    next_at: float = 0.0
+    lease: str | None = None
+    lease_until: float = 0.0
+    crawl_delay_s: float = 0.0
+    failures: int = 0
+    open_until: float = 0.0
+    touched_at: float = 0.0
+
+
+class LocalPolitenessGate(_WaitingGate):
+    """The gate's state machine in one process (embedded mode); thread-safe. ``clock`` and
+    ``sleep`` are injectable so tests need not wait."""
+
+    def __init__(
+        self,
+        delay_s: float = 2.0,
+        *,
+        policy: PolitenessPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        base = policy or PolitenessPolicy()
+        self.policy = PolitenessPolicy(**{**_policy_fields(base), "delay_s": delay_s})
+        self.clock = clock
+        self.sleep = sleep
+        self.monotonic = monotonic or clock
+        self._hosts: dict[str, _HostState] = {}
+        self._lock = threading.Lock()
+
+    def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
+        with self._lock:
+            now = self.clock()
+            state = self._hosts.setdefault(host, _HostState())
+            if delay_s is not None:
+                state.crawl_delay_s = max(delay_s, 0.0)
+            delay = max(self.policy.delay_s, state.crawl_delay_s)
+            if state.lease and state.lease_until > now:
+                return max(state.next_at - now, min(state.lease_until - now, delay)), "busy"
+            if state.next_at > now:
+                return state.next_at - now, "circuit open" if state.open_until > now else "not yet"
+            token = uuid.uuid4().hex
+            state.lease, state.lease_until = token, now + self.policy.lease_ttl_s
+            state.next_at, state.touched_at = now + delay, now
+            return Lease(host=host, token=token, acquired_at=now, delay_s=delay)
+
+    def release(self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None) -> None:
+        _check_outcome(outcome)
+        with self._lock:
+            now = self.clock()
+            state = self._hosts.setdefault(lease.host, _HostState())
+            if state.lease == lease.token:
+                state.lease, state.lease_until = None, 0.0
+            delay = max(self.policy.delay_s, state.crawl_delay_s)
+            if outcome == "ok":
+                state.failures, state.open_until = 0, 0.0
+            else:
+                state.failures += 1
+                backoff = min(self.policy.max_backoff_s, delay * 2 ** min(state.failures, 30))
+                state.next_at = max(state.next_at, now + backoff)
+                if state.failures >= self.policy.breaker_threshold:
+                    state.open_until = now + self.policy.breaker_cooldown_s
+                    state.next_at = max(state.next_at, state.open_until)
+                    log.warning(
+                        "host_circuit_opened",
+                        host=lease.host,
+                        failures=state.failures,
+                        cooldown_s=self.policy.breaker_cooldown_s,
+                    )
+            if retry_after_s is not None and retry_after_s > 0:
+                state.next_at = max(state.next_at, now + retry_after_s)
+            state.touched_at = now
+            self._forget_idle(now)
+
+    def _forget_idle(self, now: float) -> None:
+        idle = [
+            h
+            for h, s in self._hosts.items()
+            if not s.lease and s.next_at < now and now - s.touched_at > self.policy.state_ttl_s
+        ]
+        for host in idle:
+            del self._hosts[host]
+
+    def state(self, host: str) -> dict[str, Any]:
+        with self._lock:
+            state = self._hosts.get(_host_key(host))
+            return {} if state is None else {k: getattr(state, k) for k in _HostState.__slots__}
+
+
+def _policy_fields(policy: PolitenessPolicy) -> dict[str, Any]:
+    return {name: getattr(policy, name) for name in PolitenessPolicy.__slots__}
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis: the same state machine, atomic in Lua, on the server's clock (all times in ms)
+
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS[1] host hash; ARGV: token, default delay ms, crawl delay ms ('' = keep), lease ttl ms, state ttl ms
+ACQUIRE_LUA = (
+    _NOW_MS
+    + """
+local h = redis.call('HMGET', KEYS[1], 'lease', 'lease_until', 'next_at', 'crawl_delay_ms', 'open_until')
+local lease_until = tonumber(h[2]) or 0
+local next_at = tonumber(h[3]) or 0
+local crawl_delay = tonumber(h[4]) or 0
+local open_until = tonumber(h[5]) or 0
+if ARGV[3] ~= '' then
+  crawl_delay = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], 'crawl_delay_ms', crawl_delay)
+end
+local delay = math.max(tonumber(ARGV[2]), crawl_delay)
+if h[1] and lease_until > now then
+  return {0, math.max(next_at - now, math.min(lease_until - now, delay)), 'busy', now}
+end
+if next_at > now then
+  local reason = 'not yet'
+  if open_until > now then reason = 'circuit open' end
+  return {0, next_at - now, reason, now}
+end
+redis.call('HSET', KEYS[1], 'lease', ARGV[1], 'lease_until', now + tonumber(ARGV[4]),
+           'next_at', now + delay, 'started_at', now)
+redis.call('PEXPIRE', KEYS[1], math.max(delay, tonumber(ARGV[4])) + tonumber(ARGV[5]))
+return {1, delay, 'granted', now}
+"""
+)
+
+# KEYS[1] host hash; ARGV: token, outcome, retry-after ms (-1 = none), default delay ms,
+# max backoff ms, breaker threshold, breaker cool-down ms, state ttl ms
+RELEASE_LUA = (
+    _NOW_MS
+    + """
+local h = redis.call('HMGET', KEYS[1], 'lease', 'next_at', 'failures', 'crawl_delay_ms')
+local next_at = tonumber(h[2]) or 0
+local failures = tonumber(h[3]) or 0
+local delay = math.max(tonumber(ARGV[4]), tonumber(h[4]) or 0)
+local mine = 0
+if h[1] == ARGV[1] then
+  mine = 1
+  redis.call('HDEL', KEYS[1], 'lease', 'lease_until')
+end
+local opened = 0
+if ARGV[2] == 'ok' then
+  failures = 0
+  redis.call('HDEL', KEYS[1], 'open_until')
+else
+  failures = failures + 1
+  local backoff = math.min(tonumber(ARGV[5]), delay * math.pow(2, math.min(failures, 30)))
+  next_at = math.max(next_at, now + backoff)
+  if failures >= tonumber(ARGV[6]) then
+    local open_until = now + tonumber(ARGV[7])
+    next_at = math.max(next_at, open_until)
+    redis.call('HSET', KEYS[1], 'open_until', open_until)
+    opened = 1
+  end
+end
+local retry_after = tonumber(ARGV[3])
+if retry_after > 0 then
+  next_at = math.max(next_at, now + retry_after)
+end
+redis.call('HSET', KEYS[1], 'failures', failures, 'next_at', next_at)
+redis.call('PEXPIRE', KEYS[1], math.max(next_at - now, 0) + tonumber(ARGV[8]))
+return {mine, failures, opened}
+"""
+)
+
+
+def _ms(seconds: float) -> int:
+    return max(round(seconds * 1000), 0)
+
+
+class RedisPolitenessGate(_WaitingGate):
+    """Per-host politeness shared by every worker on every machine, keys ``xxgk:polite:<host>``."""
+
+    KEY_PREFIX = "xxgk:polite:"
+
+    def __init__(
+        self,
+        redis: Any,
+        delay_s: float = 2.0,
+        lease_ttl_s: float = 300.0,
+        *,
+        policy: PolitenessPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        base = policy or PolitenessPolicy()
+        self.policy = PolitenessPolicy(
+            **{**_policy_fields(base), "delay_s": delay_s, "lease_ttl_s": lease_ttl_s}
+        )
+        self.redis = redis
+        self.sleep = sleep
+        self.monotonic = time.monotonic
+        self._acquire = redis.register_script(ACQUIRE_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
+
+    def key(self, host: str) -> str:
+        return self.KEY_PREFIX + _host_key(host)
+
+    def _call(self, script: Any, host: str, args: list[Any]) -> list[Any]:
+        try:
+            return list(script(keys=[self.key(host)], args=args))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"politeness gate: Redis unavailable ({exc})", source=host) from exc
+
+    def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
+        token = uuid.uuid4().hex
+        crawl_delay = "" if delay_s is None else _ms(delay_s)
+        granted, value_ms, reason, now_ms = self._call(
+            self._acquire,
+            host,
+            [
+                token,
+                _ms(self.policy.delay_s),
+                crawl_delay,
+                _ms(self.policy.lease_ttl_s),
+                _ms(self.policy.state_ttl_s),
+            ],
+        )
+        if int(granted) == 1:
+            return Lease(host=host, token=token, acquired_at=int(now_ms) / 1000, delay_s=int(value_ms) / 1000)
+        text = reason.decode() if isinstance(reason, bytes) else str(reason)
+        return int(value_ms) / 1000, text
+
+    def release(self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None) -> None:
+        _check_outcome(outcome)
+        policy = self.policy
+        mine, failures, opened = self._call(
+            self._release,
+            lease.host,
+            [
+                lease.token,
+                outcome,
+                -1 if retry_after_s is None else _ms(retry_after_s),
+                _ms(policy.delay_s),
+                _ms(policy.max_backoff_s),
+                policy.breaker_threshold,
+                _ms(policy.breaker_cooldown_s),
+                _ms(policy.state_ttl_s),
+            ],
+        )
+        if not int(mine):
+            log.warning("politeness_lease_lost", host=lease.host, outcome=outcome)
+        if int(opened):
+            log.warning(
+                "host_circuit_opened",
+                host=lease.host,
+                failures=int(failures),
+                cooldown_s=policy.breaker_cooldown_s,
+            )
+
+    def state(self, host: str) -> dict[str, str]:
+        raw = self.redis.hgetall(self.key(host))
+        return {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
