@@ -23,7 +23,9 @@ def _read(path: Path) -> Report:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise click.ClickException(f"{path}: {exc.strerror}") from None
+        unreadable = click.ClickException(f"{path}: {exc.strerror}")
+        unreadable.exit_code = EXIT_UNREADABLE  # 1 means "error-level findings"; a missing file is 2
+        raise unreadable from None
     limits = ExtractLimits.from_settings(settings)
     if size > limits.max_bytes:
         from shared.errors import LimitExceeded
@@ -64,9 +66,11 @@ def _run(paths: tuple[Path, ...], as_json: bool, with_rules: bool) -> int:
             worst = EXIT_UNREADABLE
             continue
         if with_rules:
-            from shared.rules import check_report
+            from shared.rules import DEFAULT_THRESHOLDS, CheckContext, check_report
 
-            report.findings = check_report(report, today=date.today())
+            thresholds = DEFAULT_THRESHOLDS.with_township_deadline(get_settings().township_deadline_mmdd)
+            context = CheckContext(today=date.today(), thresholds=thresholds)
+            report.findings = check_report(report, context=context)
             if any(f.severity == "error" for f in report.findings) and worst == EXIT_OK:
                 worst = EXIT_FINDINGS
         if as_json:
