@@ -185,7 +185,12 @@ _OLD_ITEMS = (
 
 DISCLOSURE_2019: tuple[DisclosureItem, ...] = (
     DisclosureItem("regulations", Label("regulations", "规章"), _C1, _OLD_COUNTS),
-    DisclosureItem("normative_documents", Label("normative_documents", "规范性文件"), _C1, _OLD_COUNTS),
+    DisclosureItem(
+        "normative_documents",
+        Label("normative_documents", "规范性文件", ("行政规范性文件",)),
+        _C1,
+        _OLD_COUNTS,
+    ),
     DisclosureItem(
         "licensing", Label("licensing", "行政许可"), _C5, _OLD_ITEMS, signed_fields=("change",)
     ),
