@@ -50,6 +50,22 @@ class Settings(BaseSettings):
     revisit_in_season_s: int = 24 * 3600
     revisit_off_season_s: int = 7 * 24 * 3600
 
+    # pipeline (worker/pipeline.py, worker/app.py): the reporting season is when revisits are
+    # daily (deadlines 31 Jan / 31 Mar, late filings trickle in until spring)
+    season_months: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3])
+    # a claimed page is someone's for this long; after it the sweep hands it to another worker
+    fetch_lease_s: int = 300
+    # a page fetched but not ingested for this long is re-enqueued by the sweep
+    stuck_after_s: int = 900
+    sweep_interval_s: float = 60.0
+    sweep_batch: int = 500
+    max_page_attempts: int = 5
+    # no Celery countdown ever exceeds this: far below the broker's visibility timeout
+    max_retry_delay_s: int = 600
+    broker_visibility_timeout_s: int = 4 * 3600
+    # kombu's global key prefix: several deployments (or test runs) on one Redis database
+    broker_key_prefix: str = ""
+
     # rules
     township_deadline_mmdd: str = "02-20"
     missing_report_grace_days: int = 14
@@ -62,6 +78,13 @@ class Settings(BaseSettings):
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("season_months", mode="before")
+    @classmethod
+    def _split_months(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
         return value
 
     @property

@@ -1,0 +1,1 @@
+"""The bundled sample portal and the engine of ``xxgk demo``."""

@@ -1,0 +1,850 @@
+"""The crawl pipeline without Celery: discover → fetch → archive → ingest (parse, check, store, events).
+
+Each stage is one function over a SQL session and ids; the SQL store holds every URL's
+state (:mod:`shared.store.crawl_state`), so a stage can run twice, in any worker, after any
+crash, and do no harm. A stage returns a :class:`StageResult` naming the follow-up work
+(``fetch`` page 7, ``ingest`` page 9, ``alerts``); whoever drives the pipeline turns those
+into messages: the Celery tasks in :mod:`worker.tasks` (one queue per stage), or
+:class:`InProcessPipeline` here (``xxgk demo``, ``xxgk crawl`` without Redis), which runs
+the very same functions on a few threads.
+
+Errors follow the tree in :mod:`shared.errors`: a :class:`~shared.errors.PermanentError`
+is recorded on the page (``failed``/``blocked``, with the reason) and the stage finishes;
+a :class:`~shared.errors.TransientError` is recorded (``last_error``, when to try again)
+and re-raised so the driver retries it later (``retry_after_s`` when the server or the
+politeness gate said how long). One HTTP request per fetch stage, and no stage ever sleeps
+for politeness: a busy host is a retry after the time the gate names.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlmodel import Session
+
+from shared.errors import (
+    BlockedBySite,
+    PermanentError,
+    PolitenessDeferred,
+    StoreUnavailable,
+    TransientError,
+    XxgkError,
+)
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.store import crawl_state
+from shared.store.crawl_state import ATTACHMENT, BLOCKED, FAILED, FETCHED, LISTING, PARSED, REPORT, PageSpec
+from shared.store.models import Page, Site
+
+log = get_logger(__name__)
+
+Stage = Literal["discover", "discover_all", "fetch", "ingest", "sweep", "check_missing", "alerts"]
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Work a stage leaves for later: enqueue ``stage`` for ``target`` (a page or site id)."""
+
+    stage: Stage
+    target: int | None = None
+
+
+@dataclass
+class StageResult:
+    outcome: str
+    target: int | None = None
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The pipeline's knobs (from :class:`~shared.settings.Settings`), with their units."""
+
+    season_months: tuple[int, ...] = (1, 2, 3)
+    revisit_in_season_s: float = 24 * 3600
+    revisit_off_season_s: float = 7 * 24 * 3600
+    fetch_lease_s: float = 300
+    stuck_after_s: float = 900
+    sweep_batch: int = 500
+    max_page_attempts: int = 5
+    max_retry_delay_s: float = 600
+    extra_allowed_domains: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineConfig:
+        return cls(
+            season_months=tuple(settings.season_months),
+            revisit_in_season_s=settings.revisit_in_season_s,
+            revisit_off_season_s=settings.revisit_off_season_s,
+            fetch_lease_s=settings.fetch_lease_s,
+            stuck_after_s=settings.stuck_after_s,
+            sweep_batch=settings.sweep_batch,
+            max_page_attempts=settings.max_page_attempts,
+            max_retry_delay_s=settings.max_retry_delay_s,
+            extra_allowed_domains=tuple(settings.extra_allowed_domains),
+        )
+
+
+def revisit_interval_s(now: datetime, config: PipelineConfig) -> float:
+    """Calendar-aware: daily in the reporting season (January–March by default), weekly otherwise."""
+    return config.revisit_in_season_s if now.month in config.season_months else config.revisit_off_season_s
+
+
+def next_visit(now: datetime, config: PipelineConfig) -> datetime:
+    return now + timedelta(seconds=revisit_interval_s(now, config))
+
+
+def retry_delay_s(error: TransientError, attempt: int, config: PipelineConfig) -> float:
+    """What the server or the gate asked for, else exponential backoff with jitter; always capped
+    far below the broker's visibility timeout (an ETA near it runs the task twice)."""
+    if error.retry_after_s is not None:
+        delay = error.retry_after_s
+    else:
+        delay = min(5.0 * 2 ** max(attempt - 1, 0), config.max_retry_delay_s) * random.uniform(0.8, 1.2)
+    return float(min(max(delay, 0.05), config.max_retry_delay_s))
+
+
+# --------------------------------------------------------------------------- ports
+
+
+class FetchResultLike(Protocol):
+    """What :class:`worker.crawler.http.FetchResult` offers the pipeline (read-only)."""
+
+    @property
+    def final_url(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def not_modified(self) -> bool: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def last_modified(self) -> str | None: ...
+
+
+class FetcherLike(Protocol):
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        scope_domains: Iterable[str] = (),
+    ) -> FetchResultLike: ...
+
+
+class ArchiveLike(Protocol):
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+
+IngestFn = Callable[..., Any]
+ReadFn = Callable[..., Any]
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover_site(session: Session, site_id: int, *, now: datetime, force: bool = False) -> StageResult:
+    """Make sure the site's entry pages are known; enqueue the fetches that are due.
+
+    Links are found when a listing page is fetched (:func:`fetch_page`), so every HTTP
+    request is its own step with its own politeness, retries and lease."""
+    site = session.get(Site, site_id)
+    if site is None:
+        return StageResult("missing_site", site_id)
+    due = crawl_state.seed_site(session, site, now=now, force=force)
+    session.commit()
+    log.info("site_discovery_started", site_id=site_id, site=site.name, due_pages=len(due), force=force)
+    return StageResult("seeded", site_id, [FollowUp("fetch", page_id) for page_id in due], {"due": len(due)})
+
+
+def discover_sites(session: Session, *, now: datetime, force: bool = False) -> StageResult:
+    """Fan out: one discovery per registered site."""
+    sites = crawl_state.list_sites(session)
+    return StageResult(
+        "fanned_out",
+        None,
+        [FollowUp("discover", s.id) for s in sites if s.id is not None],
+        {"sites": len(sites), "force": force},
+    )
+
+
+def _scope_domains(page: Page, site: Site | None, config: PipelineConfig) -> list[str]:
+    domains = list(site.domains) if site is not None and site.domains else [crawl_state.host_of(page.url)]
+    return domains + list(config.extra_allowed_domains)
+
+
+def links_on_page(
+    content: bytes, content_type: str | None, base_url: str, *, domains: Sequence[str]
+) -> tuple[list[PageSpec], list[PageSpec]]:
+    """The report, attachment and listing links of a page: ``(in scope, out of scope)``."""
+    from worker.crawler.discovery import decode_page, extract_links, in_scope
+
+    inside: list[PageSpec] = []
+    outside: list[PageSpec] = []
+    for link in extract_links(decode_page(content, content_type), base_url):
+        spec = PageSpec(url=link.url, kind=link.kind, title=link.text or None, year_hint=link.year)
+        (inside if in_scope(link.url, domains) else outside).append(spec)
+    return inside, outside
+
+
+def _is_html(content_type: str | None, content: bytes) -> bool:
+    if content_type and content_type.split(";")[0].strip().lower() in HTML_TYPES:
+        return True
+    head = content[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def fetch_page(
+    session: Session,
+    page_id: int,
+    fetcher: FetcherLike,
+    archive: ArchiveLike,
+    *,
+    now: datetime,
+    config: PipelineConfig,
+) -> StageResult:
+    """One conditional GET of one page, then: listing → new links; report/attachment → ingest.
+
+    The claim (a lease on the page in SQL) is committed before the request, so a second
+    message for the same page does nothing while this one works, and a crash mid-fetch
+    hands the page to the sweep once the lease runs out."""
+    claim = crawl_state.claim_for_fetch(
+        session, page_id, now=now, lease_s=config.fetch_lease_s, max_attempts=config.max_page_attempts
+    )
+    page = claim.page
+    site = session.get(Site, page.site_id) if page is not None and page.site_id is not None else None
+    # no transaction stays open across the request (on SQLite it would hold the write lock)
+    session.commit()
+    if claim.reason == "exhausted" and claim.page is not None:
+        crawl_state.record_failure(
+            session,
+            page_id,
+            now=now,
+            state=FAILED,
+            next_fetch_at=next_visit(now, config),
+            error=f"gave up after {claim.page.attempts} attempts: {claim.page.last_error}",
+        )
+        session.commit()
+        log.warning("page_abandoned", page_id=page_id, url=claim.page.url, attempts=claim.page.attempts)
+        return StageResult("abandoned", page_id)
+    if claim.page is None:
+        log.debug("page_fetch_skipped", page_id=page_id, reason=claim.reason)
+        return StageResult(f"skipped_{claim.reason}", page_id)
+    page = claim.page
+    have_copy = page.sha256 is not None
+    try:
+        result = fetcher.fetch(
+            page.url,
+            etag=page.etag if have_copy else None,
+            last_modified=page.last_modified if have_copy else None,
+            scope_domains=_scope_domains(page, site, config),
+        )
+    except PolitenessDeferred as exc:
+        wait = retry_delay_s(exc, 1, config)
+        crawl_state.give_back(session, page_id, until=now + timedelta(seconds=wait))
+        session.commit()
+        exc.retry_after_s = wait
+        raise
+    except TransientError as exc:
+        wait = retry_delay_s(exc, page.attempts, config)
+        crawl_state.record_retry(session, page_id, error=str(exc), until=now + timedelta(seconds=wait))
+        session.commit()
+        log.info(
+            "page_fetch_deferred", page_id=page_id, url=page.url, error=exc.code, retry_in_s=round(wait, 2)
+        )
+        exc.retry_after_s = wait
+        raise
+    except PermanentError as exc:
+        state = BLOCKED if isinstance(exc, BlockedBySite) else FAILED
+        crawl_state.record_failure(
+            session, page_id, now=now, state=state, error=str(exc), next_fetch_at=next_visit(now, config)
+        )
+        session.commit()
+        log.warning(
+            "page_rejected", page_id=page_id, url=page.url, state=state, error=exc.code, reason=exc.message
+        )
+        return StageResult(state, page_id, detail={"error": exc.code, "message": exc.message})
+
+    revisit = next_visit(now, config)
+    if result.not_modified:
+        crawl_state.record_unchanged(
+            session,
+            page_id,
+            now=now,
+            next_fetch_at=revisit,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            keep_state=page.state == FAILED,
+        )
+        session.commit()
+        log.info("page_not_modified", page_id=page_id, url=page.url)
+        return StageResult("not_modified", page_id)
+
+    key = archive.put(result.content)
+    if have_copy and key == page.sha256:
+        crawl_state.record_unchanged(
+            session,
+            page_id,
+            now=now,
+            next_fetch_at=revisit,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            keep_state=page.state == FAILED,
+        )
+        session.commit()
+        log.info("page_unchanged", page_id=page_id, url=page.url, sha256=key)
+        return StageResult("unchanged", page_id)
+
+    follow_ups: list[FollowUp] = []
+    new_links = out_of_scope = 0
+    if page.kind == LISTING or _is_html(result.content_type, result.content):
+        inside, outside = links_on_page(
+            result.content,
+            result.content_type,
+            result.final_url or page.url,
+            domains=_scope_domains(page, site, config),
+        )
+        if page.kind != LISTING:
+            # a report page only leads on to its attachments (the PDF behind "详见附件")
+            inside = [spec for spec in inside if spec.kind == ATTACHMENT]
+        new_ids = crawl_state.add_pages(session, site_id=page.site_id, pages=inside, now=now)
+        # a report-looking link off the site's domains is recorded, never requested
+        refused = [spec for spec in outside if spec.kind in (REPORT, ATTACHMENT)]
+        crawl_state.add_pages(
+            session,
+            site_id=page.site_id,
+            pages=refused,
+            now=now,
+            state=FAILED,
+            error="fetch_rejected: outside the crawl scope (not the site's domains)",
+        )
+        new_links, out_of_scope = len(new_ids), len(outside)
+        follow_ups += [FollowUp("fetch", i) for i in new_ids]
+    state = PARSED if page.kind == LISTING else FETCHED
+    crawl_state.record_fetched(
+        session,
+        page_id,
+        now=now,
+        sha256=key,
+        content_type=result.content_type,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        next_fetch_at=revisit,
+        state=state,
+    )
+    session.commit()
+    if state == FETCHED:
+        follow_ups.append(FollowUp("ingest", page_id))
+    log.info(
+        "page_archived",
+        page_id=page_id,
+        url=page.url,
+        kind=page.kind,
+        status=result.status,
+        sha256=key,
+        size=len(result.content),
+        new_links=new_links,
+        out_of_scope=out_of_scope,
+    )
+    return StageResult("fetched", page_id, follow_ups, {"new_links": new_links, "kind": page.kind})
+
+
+# --------------------------------------------------------------------------- ingesting
+
+
+def ingest_page(
+    session: Session,
+    page_id: int,
+    archive: ArchiveLike,
+    *,
+    today: date,
+    now: datetime,
+    read: ReadFn | None = None,
+    ingest: IngestFn | None = None,
+    max_attempts: int = 5,
+) -> StageResult:
+    """Parse, check and store a fetched page's archived bytes; events go to the outbox.
+
+    Idempotent twice over: only a page in ``fetched`` is ingested, and the store's ingest
+    is keyed by (source, sha256), so a duplicate message finds ``unchanged``."""
+    page, verdict = crawl_state.begin_ingest(session, page_id, max_attempts=max_attempts)
+    session.commit()  # the attempt counts even if the parse takes the worker down
+    if page is None or page.sha256 is None:
+        return StageResult("skipped", page_id)
+    if verdict == "exhausted":
+        crawl_state.record_ingested(
+            session,
+            page_id,
+            now=now,
+            state=FAILED,
+            error=f"quarantined: {page.attempts} ingest attempts never finished",
+        )
+        session.commit()
+        log.error(
+            "page_quarantined", page_id=page_id, url=page.url, sha256=page.sha256, attempts=page.attempts
+        )
+        return StageResult("quarantined", page_id)
+    try:
+        data = archive.get(page.sha256)
+    except (FileNotFoundError, KeyError):
+        # the archive lost the bytes (another machine's disk?): fetch again
+        crawl_state.record_failure(
+            session,
+            page_id,
+            now=now,
+            state=FAILED,
+            next_fetch_at=now,
+            error=f"archived copy {page.sha256[:12]}… is missing; refetching",
+        )
+        session.commit()
+        return StageResult("refetch", page_id, [FollowUp("fetch", page_id)])
+    site = session.get(Site, page.site_id) if page.site_id is not None else None
+    # the store's ingest parses outside any transaction and commits its own: hand it a clean session
+    session.commit()
+    if ingest is None:
+        from shared.store.ingest import ingest_document
+
+        ingest = ingest_document
+    kwargs: dict[str, Any] = {}
+    if read is not None:
+        kwargs["read"] = read
+    result = ingest(
+        session,
+        data,
+        url=page.url,
+        content_type=page.content_type,
+        fetched_at=page.fetched_at,
+        etag=page.etag,
+        last_modified=page.last_modified,
+        archive_key=page.sha256,
+        site_name=site.name if site is not None else None,
+        today=today,
+        **kwargs,
+    )
+    # IngestResult: status new | unchanged | revised | failed, error = XxgkError.as_dict()
+    error_text = f"{result.error.get('error')}: {result.error.get('message')}" if result.error else None
+    state = FAILED if result.status == "failed" else PARSED
+    crawl_state.record_ingested(session, page_id, now=now, state=state, error=error_text)
+    session.commit()
+    event_ids = list(result.event_ids)
+    log.info(
+        "page_ingested",
+        page_id=page_id,
+        url=page.url,
+        outcome=result.status,
+        report_id=result.report_id,
+        events=len(event_ids),
+    )
+    follow_ups = [FollowUp("alerts")] if event_ids else []
+    return StageResult(
+        result.status, page_id, follow_ups, {"events": len(event_ids), "report_id": result.report_id}
+    )
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def sweep_stuck(session: Session, *, now: datetime, config: PipelineConfig) -> StageResult:
+    """Find what no message carries any more and hand it out again (beat runs this).
+
+    Covers every loss Celery cannot: a worker killed mid-task (its lease expires), a
+    message lost with a Redis restart, a publish that failed after commit, a task acked
+    after an error. Also dispatches the revisits that have come due."""
+    stale = now - timedelta(seconds=config.stuck_after_s)
+    fetch_ids = crawl_state.due_page_ids(session, now=now, stale_before=stale, limit=config.sweep_batch)
+    ingest_ids = crawl_state.stuck_fetched_page_ids(session, stale_before=stale, limit=config.sweep_batch)
+    session.rollback()  # read-only
+    if fetch_ids or ingest_ids:
+        log.info("pages_swept", fetch=len(fetch_ids), ingest=len(ingest_ids))
+    return StageResult(
+        "swept",
+        None,
+        [FollowUp("fetch", i) for i in fetch_ids] + [FollowUp("ingest", i) for i in ingest_ids],
+        {"fetch": len(fetch_ids), "ingest": len(ingest_ids)},
+    )
+
+
+def check_missing(session: Session, *, today: date, check: Callable[..., Any] | None = None) -> StageResult:
+    """``missing_report`` for every tracked agency past its deadline (the store's check)."""
+    if check is None:
+        from shared.store.missing import check_missing_reports
+
+        check = check_missing_reports
+    # a site behind an anti-bot wall (or robots.txt) says nothing about its reports
+    blocked = crawl_state.blocked_site_ids(session)
+    event_ids = list(check(session, today=today, skip_site_ids=blocked))  # the ids of the events added
+    session.commit()
+    log.info(
+        "missing_reports_checked",
+        today=today.isoformat(),
+        events=len(event_ids),
+        skipped_blocked_sites=len(blocked),
+    )
+    return StageResult("checked", None, [FollowUp("alerts")] if event_ids else [], {"events": len(event_ids)})
+
+
+# --------------------------------------------------------------------------- running one stage
+
+
+@dataclass
+class PipelineResources:
+    """What the stages need, built once per process by whoever drives them.
+
+    ``fetcher``/``relay``/``check`` may be factories' products built lazily (a parse worker
+    never needs a fetcher)."""
+
+    session_factory: Callable[[], Session]
+    archive: ArchiveLike
+    config: PipelineConfig
+    fetcher_factory: Callable[[], FetcherLike] | None = None
+    today: Callable[[], date] = lambda: datetime.now(UTC).date()
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    read: ReadFn | None = None
+    ingest: IngestFn | None = None  # default: shared.store.ingest.ingest_document
+    relay: Callable[[], Any] | None = None
+    check: Callable[..., Any] | None = None
+    _fetcher: FetcherLike | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def fetcher(self) -> FetcherLike:
+        with self._lock:
+            if self._fetcher is None:
+                if self.fetcher_factory is None:
+                    raise RuntimeError("this process has no fetcher configured")
+                self._fetcher = self.fetcher_factory()
+            return self._fetcher
+
+
+class SpacedFromEnd:
+    """A politeness gate whose delay runs from the *end* of each request, as Nutch and Heritrix count it.
+
+    The gate spaces request *starts* on its own clock; the server sees each request a few
+    milliseconds after the start was granted, and not always the same few, so two arrivals
+    could land slightly closer than the delay. Releasing with ``retry_after_s = delay`` pushes the
+    host's next start to at least ``release + delay``: the server never sees two requests closer
+    than the delay, whatever the network does (the cost: spacing is delay + response time)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def acquire(self, host: str, **kw: Any) -> Any:
+        return self.inner.acquire(host, **kw)
+
+    def release(self, lease: Any, *, outcome: Any = "ok", retry_after_s: float | None = None) -> None:
+        spacing = max(retry_after_s or 0.0, float(getattr(lease, "delay_s", 0.0) or 0.0))
+        self.inner.release(lease, outcome=outcome, retry_after_s=spacing or None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def build_resources(
+    settings: Settings,
+    *,
+    gate: Any | None = None,
+    politeness_wait_s: float = 0.0,
+    session_factory: Callable[[], Session] | None = None,
+) -> PipelineResources:
+    """Wire the real adapters from settings: the store, the archive, the sandboxed reader, and a
+    fetcher (built on first use) whose politeness gate is Redis-backed unless ``gate`` is given
+    (the embedded mode passes a :class:`~worker.crawler.politeness.LocalPolitenessGate`)."""
+    from functools import partial
+
+    from shared.extract import ExtractLimits
+    from shared.store.engine import open_store
+    from worker.crawler.archive import ArchiveStore
+    from worker.sandbox import read_report_sandboxed
+
+    if session_factory is None:
+        _engine, session_factory = open_store(settings.database_url)
+
+    def make_fetcher() -> FetcherLike:
+        from worker.crawler.http import build_fetcher
+
+        politeness = gate
+        if politeness is None:
+            if not settings.redis_url:
+                raise RuntimeError("no politeness gate: set XXGK_REDIS_URL or pass a local gate")
+            import redis
+
+            from worker.crawler.politeness import RedisPolitenessGate
+
+            client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+            # a lease outlives the longest legitimate exchange (the fetcher's deadline is 5× the
+            # timeout), and no longer: a killed worker blocks its host only this long
+            politeness = RedisPolitenessGate(
+                client, delay_s=settings.politeness_delay_s, lease_ttl_s=6 * settings.fetch_timeout_s
+            )
+        return build_fetcher(settings, SpacedFromEnd(politeness), politeness_wait_s=politeness_wait_s)
+
+    return PipelineResources(
+        session_factory=session_factory,
+        archive=ArchiveStore(settings.archive_dir),
+        config=PipelineConfig.from_settings(settings),
+        fetcher_factory=make_fetcher,
+        read=partial(read_report_sandboxed, limits=ExtractLimits.from_settings(settings)),
+        relay=make_relay(settings, session_factory),
+    )
+
+
+def make_relay(settings: Settings, session_factory: Callable[[], Session]) -> Callable[[], Any]:
+    """One pass of the outbox relay (:func:`worker.alerts.relay.relay_once`): to the Redis stream
+    when there is one, and to the configured webhooks. Clients are made on first use."""
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def relay_pass() -> Any:
+        from worker.alerts.relay import RelayConfig, relay_once
+        from worker.alerts.webhooks import HttpxWebhookSink
+
+        with lock:
+            if not clients:
+                import redis
+
+                clients["redis"] = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+                clients["sink"] = HttpxWebhookSink()
+        return relay_once(
+            session_factory, clients["redis"], clients["sink"], config=RelayConfig.from_settings(settings)
+        )
+
+    return relay_pass
+
+
+STAGES: tuple[str, ...] = ("discover", "discover_all", "fetch", "ingest", "sweep", "check_missing", "alerts")
+
+
+def run_stage(
+    resources: PipelineResources, stage: str, target: int | None = None, *, force: bool = False
+) -> StageResult:
+    """Run one stage in its own session. Store outages and write conflicts become
+    :class:`~shared.errors.TransientError` (retry); any other exception is a bug and propagates."""
+    import sqlalchemy.exc
+
+    now = resources.clock()
+    if stage == "alerts":
+        outcome = resources.relay() if resources.relay is not None else None
+        return StageResult("relayed", None, detail={"outcome": outcome})
+    with resources.session_factory() as session:
+        try:
+            if stage == "discover" and target is not None:
+                return discover_site(session, target, now=now, force=force)
+            if stage == "discover_all":
+                return discover_sites(session, now=now, force=force)
+            if stage == "fetch" and target is not None:
+                return fetch_page(
+                    session, target, resources.fetcher, resources.archive, now=now, config=resources.config
+                )
+            if stage == "ingest" and target is not None:
+                return ingest_page(
+                    session,
+                    target,
+                    resources.archive,
+                    today=resources.today(),
+                    now=now,
+                    read=resources.read,
+                    ingest=resources.ingest,
+                    max_attempts=resources.config.max_page_attempts,
+                )
+            if stage == "sweep":
+                return sweep_stuck(session, now=now, config=resources.config)
+            if stage == "check_missing":
+                return check_missing(session, today=resources.today(), check=resources.check)
+        except XxgkError:
+            session.rollback()
+            raise
+        except sqlalchemy.exc.IntegrityError as exc:
+            # a duplicate execution raced us to a unique key: the retry finds the work done
+            session.rollback()
+            raise TransientError(
+                f"write conflict in {stage}: {exc.orig.__class__.__name__}", retry_after_s=1.0
+            ) from exc
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+            session.rollback()
+            raise StoreUnavailable(f"store unavailable in {stage}: {exc.orig.__class__.__name__}") from exc
+    raise ValueError(f"unknown stage {stage!r} (target {target!r})")
+
+
+# --------------------------------------------------------------------------- in-process driver
+
+
+@dataclass(order=True)
+class _Job:
+    due: float
+    seq: int
+    follow_up: FollowUp = field(compare=False)
+    retries: int = field(default=0, compare=False)
+
+
+@dataclass
+class RunStats:
+    """What an in-process run did, stage by stage (for progress output and tests)."""
+
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, stage: str, outcome: str) -> None:
+        by_stage = self.outcomes.setdefault(stage, {})
+        by_stage[outcome] = by_stage.get(outcome, 0) + 1
+
+    def get(self, stage: str, outcome: str) -> int:
+        return self.outcomes.get(stage, {}).get(outcome, 0)
+
+
+class InProcessPipeline:
+    """Runs the pipeline's stages on a few threads in this process — the embedded mode.
+
+    The same :func:`run_stage` the Celery tasks call, fed from a local priority queue instead
+    of Redis; a transient error re-queues the job after the delay the stage names (politeness
+    waits included), a bounded number of times. ``on_result`` sees every finished stage
+    (progress output)."""
+
+    def __init__(
+        self,
+        resources: PipelineResources,
+        *,
+        workers: int = 4,
+        max_retries: int = 50,
+        force: bool = False,
+        on_result: Callable[[str, StageResult], None] | None = None,
+    ) -> None:
+        self.resources = resources
+        self.workers = workers
+        self.max_retries = max_retries
+        self.force = force
+        self.on_result = on_result
+        self.stats = RunStats()
+        self._queue: list[_Job] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._alerts_queued = False
+
+    def submit(self, follow_ups: Iterable[FollowUp], *, delay_s: float = 0.0, retries: int = 0) -> None:
+        with self._cond:
+            for follow_up in follow_ups:
+                if follow_up.stage == "alerts":
+                    if self._alerts_queued:
+                        continue  # one relay pass covers every event written before it runs
+                    self._alerts_queued = True
+                heapq.heappush(
+                    self._queue, _Job(time.monotonic() + delay_s, next(self._seq), follow_up, retries)
+                )
+            self._cond.notify_all()
+
+    def run(self, *, timeout_s: float | None = None) -> RunStats:
+        """Work until nothing is queued or running (or ``timeout_s`` passes)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        threads = [
+            threading.Thread(target=self._work, args=(deadline,), name=f"pipeline-{n}", daemon=True)
+            for n in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return self.stats
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._busy
+
+    def _next_job(self, deadline: float | None) -> _Job | None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    self._cond.notify_all()
+                    return None
+                if self._queue and self._queue[0].due <= now:
+                    self._busy += 1
+                    job = heapq.heappop(self._queue)
+                    if job.follow_up.stage == "alerts":
+                        self._alerts_queued = False
+                    return job
+                if not self._queue and self._busy == 0:
+                    self._cond.notify_all()
+                    return None
+                wait = (self._queue[0].due - now) if self._queue else 0.5
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                self._cond.wait(timeout=max(wait, 0.001))
+
+    def _work(self, deadline: float | None) -> None:
+        while (job := self._next_job(deadline)) is not None:
+            try:
+                self._run_job(job)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _run_job(self, job: _Job) -> None:
+        stage, target = job.follow_up.stage, job.follow_up.target
+        try:
+            result = run_stage(self.resources, stage, target, force=self.force)
+        except TransientError as exc:
+            self.stats.retries += 1
+            if job.retries >= self.max_retries:
+                self.stats.errors.append(f"{stage} {target}: gave up: {exc}")
+                self.stats.count(stage, "gave_up")
+                return
+            delay = exc.retry_after_s if exc.retry_after_s is not None else 0.5 * 2 ** min(job.retries, 5)
+            self.submit([job.follow_up], delay_s=delay, retries=job.retries + 1)
+            return
+        except XxgkError as exc:
+            self.stats.errors.append(f"{stage} {target}: {exc}")
+            self.stats.count(stage, "error")
+            return
+        self.stats.count(stage, result.outcome)
+        if self.on_result is not None:
+            self.on_result(stage, result)
+        self.submit(result.follow_ups)
+
+
+__all__ = [
+    "STAGES",
+    "FollowUp",
+    "InProcessPipeline",
+    "PipelineConfig",
+    "PipelineResources",
+    "RunStats",
+    "StageResult",
+    "check_missing",
+    "discover_site",
+    "discover_sites",
+    "fetch_page",
+    "ingest_page",
+    "next_visit",
+    "revisit_interval_s",
+    "run_stage",
+    "sweep_stuck",
+]
