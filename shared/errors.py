@@ -15,7 +15,8 @@ worker does with it::
         │   ├── UnsupportedMediaType   not HTML, text, PDF, DOCX, DOC, WPS or an image
         │   ├── CorruptDocument        truncated PDF, broken zip, undecodable OLE, garbage bytes
         │   ├── LimitExceeded          size, pages, decompressed bytes, nesting, wall time, memory
-        │   └── UnsafeDocument         DTD / entity declarations, zip bombs, cyclic object graphs
+        │   ├── UnsafeDocument         DTD / entity declarations, zip bombs, cyclic object graphs
+        │   └── OcrUnavailable         (an UnsupportedMediaType) a scan, but the [ocr] extra is not installed
         ├── NotAReport             readable, but not a 政府信息公开工作年度报告
         ├── BlockedBySite          anti-bot challenge (412/521 + script, WAF page), robots.txt
         ├── FetchRejected          HTTP 4xx other than 429, SSRF guard, out of scope
@@ -122,3 +123,9 @@ class FetchRejected(PermanentError):
 
 class ConfigError(PermanentError):
     code = "config_error"
+
+
+class OcrUnavailable(UnsupportedMediaType):
+    """A scanned page or image needs OCR, and the ``[ocr]`` extra is not installed."""
+
+    code = "ocr_unavailable"
