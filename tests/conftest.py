@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 PG_ADMIN_URL = os.environ.get("XXGK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("XXGK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -79,3 +80,12 @@ def corpus_dir() -> Path:
     if not CORPUS_DIR.is_dir():
         pytest.skip(f"the reference kit is not beside the checkout ({CORPUS_DIR})")
     return CORPUS_DIR
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog_config() -> Iterator[None]:
+    """``xxgk`` commands run in-process (CliRunner) configure structlog at WARNING; restore the
+    configuration after each test so later tests' ``capture_logs`` still see info events."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
