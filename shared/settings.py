@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     archive_dir: Path = Path("xxgk-archive")
     webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_secret: str | None = None
+    # webhook receivers on private/loopback addresses that the SSRF guard may reach
+    webhook_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # logging
     log_json: bool = False
@@ -73,7 +75,7 @@ class Settings(BaseSettings):
     # alerts
     webhook_max_attempts: int = 8
 
-    @field_validator("webhook_urls", "ssrf_allow", "extra_allowed_domains", mode="before")
+    @field_validator("webhook_urls", "webhook_allow", "ssrf_allow", "extra_allowed_domains", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -622,14 +622,14 @@ def make_relay(settings: Settings, session_factory: Callable[[], Session]) -> Ca
 
     def relay_pass() -> Any:
         from worker.alerts.relay import RelayConfig, relay_once
-        from worker.alerts.webhooks import HttpxWebhookSink
+        from worker.alerts.webhooks import build_webhook_sink
 
         with lock:
             if not clients:
                 import redis
 
                 clients["redis"] = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
-                clients["sink"] = HttpxWebhookSink()
+                clients["sink"] = build_webhook_sink(settings)
         return relay_once(
             session_factory, clients["redis"], clients["sink"], config=RelayConfig.from_settings(settings)
         )

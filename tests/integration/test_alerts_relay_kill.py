@@ -117,6 +117,7 @@ def test_sigkill_mid_batch_loses_no_event(pg_store_url, redis_url, tmp_path):
             "XXGK_DATABASE_URL": pg_store_url,
             "XXGK_REDIS_URL": redis_url,
             "XXGK_WEBHOOK_URLS": receiver.url,
+            "XXGK_WEBHOOK_ALLOW": "127.0.0.1",  # the test receiver is on loopback
             "XXGK_WEBHOOK_SECRET": SECRET,
             "PYTHONPATH": os.getcwd(),
         }

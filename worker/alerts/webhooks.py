@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from shared.errors import XxgkError
+
 # seconds to wait after attempt 1, 2, 3, …; the Standard Webhooks example schedule
 RETRY_SCHEDULE_S: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 JITTER = 0.2
@@ -50,7 +52,13 @@ class WebhookSink(Protocol):
 
 
 class HttpxWebhookSink:
-    """The production sink: httpx, no redirects, no proxies from the environment."""
+    """The production sink: httpx, no redirects, no proxies from the environment.
+
+    Webhook URLs are configuration, but a subscription can be added by anyone with CLI
+    access, so every request goes through the same SSRF guard as the crawler: an endpoint
+    on a private, loopback or metadata address is refused unless allow-listed
+    (``XXGK_WEBHOOK_ALLOW``).
+    """
 
     def __init__(
         self,
@@ -58,7 +66,12 @@ class HttpxWebhookSink:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
         user_agent: str = "xxgk-watch-webhooks/0.1",
+        allow: list[str] | None = None,
     ) -> None:
+        if transport is None:
+            from worker.crawler.ssrf import AddressPolicy, GuardedTransport
+
+            transport = GuardedTransport(AddressPolicy(allow or ()))
         self.client = httpx.Client(
             timeout=timeout_s,
             follow_redirects=False,
@@ -74,12 +87,19 @@ class HttpxWebhookSink:
             )
         except httpx.HTTPError as exc:
             return WebhookResponse(None, f"{type(exc).__name__}: {exc}")
+        except XxgkError as exc:  # refused by the SSRF guard before any connection
+            return WebhookResponse(None, f"refused: {exc.message}")
         retry_after = _retry_after(response.headers.get("retry-after"))
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
         return WebhookResponse(response.status_code, error, retry_after)
 
     def close(self) -> None:
         self.client.close()
+
+
+def build_webhook_sink(settings: Any) -> HttpxWebhookSink:
+    """The sink the relay uses: guarded, with the operator's allow-list."""
+    return HttpxWebhookSink(allow=[*settings.webhook_allow, *settings.ssrf_allow])
 
 
 def _retry_after(value: str | None) -> float | None:

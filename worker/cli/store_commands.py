@@ -602,12 +602,12 @@ def relay(
 ) -> None:
     """Publish outbox events to the stream and deliver webhooks (at least once)."""
     from worker.alerts.relay import RelayConfig, relay_once, run_relay
-    from worker.alerts.webhooks import HttpxWebhookSink
+    from worker.alerts.webhooks import build_webhook_sink
 
     config = RelayConfig.from_settings(batch=batch, lease_s=lease_s, stream=stream)
     session_factory = _open_store()
     client = _redis_client()
-    sink = HttpxWebhookSink()
+    sink = build_webhook_sink(get_settings())
     try:
         if once:
             stats = relay_once(session_factory, client, sink, config=config)
