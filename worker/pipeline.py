@@ -18,6 +18,7 @@ for politeness: a busy host is a retry after the time the gate names.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import random
@@ -25,8 +26,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
 
@@ -45,6 +47,25 @@ from shared.store.crawl_state import ATTACHMENT, BLOCKED, FAILED, FETCHED, LISTI
 from shared.store.models import Page, Site
 
 log = get_logger(__name__)
+
+
+def _beijing_zone() -> tzinfo:
+    try:
+        return ZoneInfo("Asia/Shanghai")
+    except ZoneInfoNotFoundError:
+        # a slim image without tzdata: China has kept UTC+8 without DST since 1991
+        return timezone(timedelta(hours=8), "CST")
+
+
+# publication deadlines (31 January, 31 March, …) are Beijing calendar dates: "today" is the
+# date in Beijing, which is a day ahead of the UTC date from 16:00 UTC on
+BEIJING = _beijing_zone()
+
+
+def beijing_today(now: datetime | None = None) -> date:
+    """The calendar date in Beijing at ``now`` (default: the current time)."""
+    return (now or datetime.now(UTC)).astimezone(BEIJING).date()
+
 
 Stage = Literal["discover", "discover_all", "fetch", "ingest", "sweep", "check_missing", "alerts"]
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -306,7 +327,27 @@ def fetch_page(
         log.info("page_not_modified", page_id=page_id, url=page.url)
         return StageResult("not_modified", page_id)
 
-    key = archive.put(result.content)
+    try:
+        key = archive.put(result.content)
+    except OSError as exc:
+        # disk full, NFS gone, permissions: the archive's trouble, not this page's — retry later
+        digest = hashlib.sha256(result.content).hexdigest()
+        error = StoreUnavailable(
+            f"archive write failed: {type(exc).__name__}: {exc}", source=page.url, sha256=digest
+        )
+        wait = retry_delay_s(error, page.attempts, config)
+        crawl_state.record_retry(session, page_id, error=str(error), until=now + timedelta(seconds=wait))
+        session.commit()
+        log.warning(
+            "archive_unavailable",
+            page_id=page_id,
+            url=page.url,
+            sha256=digest,
+            error=f"{type(exc).__name__}: {exc}",
+            retry_in_s=round(wait, 2),
+        )
+        error.retry_after_s = wait
+        raise error from exc
     if have_copy and key == page.sha256:
         crawl_state.record_unchanged(
             session,
@@ -424,6 +465,14 @@ def ingest_page(
         )
         session.commit()
         return StageResult("refetch", page_id, [FollowUp("fetch", page_id)])
+    except OSError as exc:
+        # the archive is there but unreadable right now (NFS down, EIO): retry, keep the page
+        log.warning(
+            "archive_unavailable", page_id=page_id, url=page.url, sha256=page.sha256, error=type(exc).__name__
+        )
+        raise StoreUnavailable(
+            f"archive read failed: {type(exc).__name__}: {exc}", source=page.url, sha256=page.sha256
+        ) from exc
     site = session.get(Site, page.site_id) if page.site_id is not None else None
     # the store's ingest parses outside any transaction and commits its own: hand it a clean session
     session.commit()
@@ -523,7 +572,7 @@ class PipelineResources:
     archive: ArchiveLike
     config: PipelineConfig
     fetcher_factory: Callable[[], FetcherLike] | None = None
-    today: Callable[[], date] = lambda: datetime.now(UTC).date()
+    today: Callable[[], date] = beijing_today
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     read: ReadFn | None = None
     ingest: IngestFn | None = None  # default: shared.store.ingest.ingest_document
@@ -691,6 +740,34 @@ def run_stage(
     raise ValueError(f"unknown stage {stage!r} (target {target!r})")
 
 
+def record_crash(resources: PipelineResources, stage: str, target: int | None, exc: BaseException) -> None:
+    """An unexpected exception in a page's stage: the page becomes ``failed`` with the exception
+    type in ``last_error`` (revisited as usual), and the crash is logged with its url and sha256.
+
+    Never raises: this runs where the alternative is a dead worker thread."""
+    error = f"internal_error: {type(exc).__name__}: {exc}"
+    url = sha256 = None
+    try:
+        if stage in ("fetch", "ingest") and target is not None:
+            with resources.session_factory() as session:
+                page = session.get(Page, target)
+                if page is not None:
+                    url, sha256 = page.url, page.sha256
+                    now = resources.clock()
+                    crawl_state.record_failure(
+                        session,
+                        target,
+                        now=now,
+                        state=FAILED,
+                        error=error,
+                        next_fetch_at=next_visit(now, resources.config),
+                    )
+                    session.commit()
+    except Exception as record_exc:
+        log.error("stage_crash_unrecorded", stage=stage, target=target, error=repr(record_exc))
+    log.error("stage_crashed", stage=stage, target=target, url=url, sha256=sha256, error=error, exc_info=exc)
+
+
 # --------------------------------------------------------------------------- in-process driver
 
 
@@ -823,6 +900,13 @@ class InProcessPipeline:
         except XxgkError as exc:
             self.stats.errors.append(f"{stage} {target}: {exc}")
             self.stats.count(stage, "error")
+            return
+        except Exception as exc:
+            # a bug in one stage must not kill this worker thread: the queue would be left with
+            # jobs nobody runs while `xxgk crawl` reports done. Record it on the page and go on.
+            self.stats.errors.append(f"{stage} {target}: internal_error: {type(exc).__name__}: {exc}")
+            self.stats.count(stage, "crashed")
+            record_crash(self.resources, stage, target, exc)
             return
         self.stats.count(stage, result.outcome)
         if self.on_result is not None:

@@ -12,6 +12,9 @@ YAML (a list, or ``{sites: [...]}``) or CSV with a header row. One entry per age
         domains: [www.jxfc.gov.cn]           # crawl scope (default: the entry URLs' hosts)
 
 In CSV, ``entry_urls`` and ``domains`` hold several values separated by spaces or ``;``.
+The file may be UTF-8 (with or without a BOM) or GBK/GB18030 — what Excel saves a CSV as on a
+Chinese Windows; it is decoded by the project's one rule (``shared.extract.encoding``).
+Anything malformed is a :class:`~shared.errors.ConfigError` naming the file and the entry.
 The crawl stays on the site's own domains (plus ``*.gov.cn`` and
 ``XXGK_EXTRA_ALLOWED_DOMAINS``): spam sites clone government pages.
 """
@@ -32,6 +35,7 @@ import yaml
 from sqlmodel import Session
 
 from shared.errors import ConfigError
+from shared.extract.encoding import decode_bytes
 from shared.store.agencies import resolve_agency
 from shared.store.crawl_state import SiteSpec, upsert_site
 
@@ -77,8 +81,12 @@ def spec_from_mapping(entry: Mapping[str, Any], *, where: str) -> SiteSpec:
     if not urls:
         raise ConfigError(f"{where} ({name}): no entry_urls")
     for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # parsed lazily: ":99999" raises only here
+        except ValueError:
+            raise ConfigError(f"{where} ({name}): {url!r} is not an http(s) URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
             raise ConfigError(f"{where} ({name}): {url!r} is not an http(s) URL")
     level_text = str(entry.get("level") or "").strip()
     level = LEVEL_ALIASES.get(level_text.lower(), level_text.lower()) or None
@@ -97,24 +105,32 @@ def spec_from_mapping(entry: Mapping[str, Any], *, where: str) -> SiteSpec:
 def parse_registry(text: str, *, filename: str = "sites.yaml") -> list[SiteSpec]:
     """Read a registry file's text (YAML unless the name ends in ``.csv``)."""
     if filename.lower().endswith(".csv"):
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as exc:
+            raise ConfigError(f"{filename}: not valid CSV ({exc})") from None
         entries: list[Mapping[str, Any]] = [{k.strip(): v for k, v in row.items() if k} for row in rows]
         where = "row {n}"
         first = 2
     else:
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{filename}: not valid YAML ({exc})") from None
+        except (yaml.YAMLError, RecursionError) as exc:
+            detail = " ".join(str(exc).split())  # PyYAML's message spans lines: keep it to one
+            raise ConfigError(f"{filename}: not valid YAML ({detail})") from None
         if isinstance(data, Mapping):
             data = data.get("sites")
         if not isinstance(data, list) or not all(isinstance(e, Mapping) for e in data):
             raise ConfigError(f"{filename}: expected a list of sites (or a 'sites:' list)")
         entries, where, first = data, "site #{n}", 1
-    specs = [
-        spec_from_mapping(entry, where=f"{filename}: " + where.format(n=i))
-        for i, entry in enumerate(entries, start=first)
-    ]
+    specs = []
+    for i, entry in enumerate(entries, start=first):
+        label = f"{filename}: " + where.format(n=i)
+        try:
+            specs.append(spec_from_mapping(entry, where=label))
+        except (TypeError, ValueError, AttributeError) as exc:
+            # a value of a shape nobody planned for: still one line for the operator, no traceback
+            raise ConfigError(f"{label}: malformed entry ({type(exc).__name__}: {exc})") from None
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:
@@ -125,9 +141,13 @@ def parse_registry(text: str, *, filename: str = "sites.yaml") -> list[SiteSpec]
 
 def read_registry(path: Path) -> list[SiteSpec]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
+    # UTF-8 (BOM or not) or GBK/GB18030 from Excel; never raises (damage shows as U+FFFD)
+    text, _encoding = decode_bytes(data)
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (NUL bytes)")
     return parse_registry(text, filename=str(path))
 
 

@@ -68,6 +68,9 @@ log = get_logger(__name__)
 IngestStatus = Literal["new", "unchanged", "revised", "failed"]
 # a unique-constraint race (two workers, one source) is settled by running again
 MAX_STORE_ATTEMPTS = 3
+# source_documents.error_code of a document whose ingest crashed with a non-domain exception (a
+# reader or rule bug): not one of the error tree's codes, so `xxgk db`-side queries can find them
+INTERNAL_ERROR_CODE = "internal_error"
 CELLS: sa.Table = Cell.__table__  # type: ignore[attr-defined]
 
 
@@ -239,6 +242,26 @@ def _record_failure(
             session.rollback()
             if attempt == MAX_STORE_ATTEMPTS:
                 raise
+
+
+class _InternalError(PermanentError):
+    """A crash (not a domain error) as it is recorded on its source_documents row."""
+
+    code = INTERNAL_ERROR_CODE
+
+
+def _record_crash(session: Session, data: bytes, *, sha256: str, path: str, exc: Exception) -> None:
+    """Leave a ``failed`` row for a crashed local ingest, so the document is visible and retriable
+    like any other failure. Best effort: the crash itself is already logged."""
+    locator = source_locator(None, path, sha256)
+    meta = {"url": None, "path": path, "size_bytes": len(data)}
+    try:
+        session.rollback()  # the crash may have left the transaction half-done
+        with store_errors():
+            _record_failure(session, locator, sha256, _InternalError(f"{type(exc).__name__}: {exc}"), meta)
+    except Exception as record_exc:  # the store is down too: the log line above is what remains
+        session.rollback()
+        log.error("ingest_crash_unrecorded", path=path, sha256=sha256, error=repr(record_exc))
 
 
 def _published_on(value: str | None) -> date | None:
@@ -536,13 +559,16 @@ def ingest_paths(
             except StoreUnavailable:
                 raise
             except Exception as exc:  # a bug in a reader or rule: loud in the log, the run goes on
+                sha256 = hashlib.sha256(data).hexdigest()
                 # the traceback as text: rendering it with locals for every file would stall a long run
                 log.error(
                     "ingest_crashed",
                     path=str(absolute),
+                    sha256=sha256,
                     error=f"{type(exc).__name__}: {exc}",
                     traceback="".join(traceback.format_exception(exc, limit=-8)),
                 )
+                _record_crash(session, data, sha256=sha256, path=str(absolute), exc=exc)
                 summary.crashed.append((file, f"{type(exc).__name__}: {exc}"))
                 if progress:
                     progress(file, None, f"{type(exc).__name__}: {exc}")

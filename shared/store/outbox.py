@@ -110,6 +110,42 @@ def claim_unpublished(session: Session, limit: int) -> list[OutboxEvent]:
     return list(session.exec(stmt).all())
 
 
+# ``outbox.last_error`` of a row whose deliveries were planned by a relay without a stream: it
+# stays unpublished (nothing reached ``xxgk:events``) until a relay with Redis publishes it
+HELD_NO_STREAM = "held: no event stream (XXGK_REDIS_URL unset); webhook deliveries planned"
+
+
+def claim_unplanned(session: Session, limit: int) -> list[OutboxEvent]:
+    """Embedded mode: unpublished rows whose deliveries have not been planned yet (not held)."""
+    stmt = (
+        select(OutboxEvent)
+        .where(col(OutboxEvent.published_at).is_(None), col(OutboxEvent.last_error).is_(None))
+        .order_by(col(OutboxEvent.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.exec(stmt).all())
+
+
+def unplanned_count(session: Session) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(OutboxEvent)
+        .where(col(OutboxEvent.published_at).is_(None), col(OutboxEvent.last_error).is_(None))
+    )
+    return int(session.exec(stmt).one())
+
+
+def mark_held(session: Session, events: Sequence[OutboxEvent]) -> None:
+    """Deliveries planned, but no stream: keep the rows unpublished (a later relay with Redis
+    publishes them) and say why."""
+    session.execute(
+        sa.update(OutboxEvent)
+        .where(col(OutboxEvent.id).in_([e.id for e in events]))
+        .values(last_error=HELD_NO_STREAM)
+    )
+
+
 def unpublished_count(session: Session) -> int:
     stmt = select(func.count()).select_from(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))
     return int(session.exec(stmt).one())
@@ -208,7 +244,7 @@ def mark_published(session: Session, events: Sequence[OutboxEvent], *, now: date
     session.execute(
         sa.update(OutboxEvent)
         .where(col(OutboxEvent.id).in_([e.id for e in events]))
-        .values(published_at=now, publish_attempts=OutboxEvent.publish_attempts + 1)
+        .values(published_at=now, publish_attempts=OutboxEvent.publish_attempts + 1, last_error=None)
     )
 
 

@@ -253,6 +253,7 @@ def list_events(
             "severity": event.severity,
             "created_at": _iso(event.created_at),
             "published_at": _iso(event.published_at),
+            "last_error": event.last_error,
             "deliveries": {"total": total or 0, "delivered": int(delivered or 0), "dead": int(dead or 0)},
             "payload": event.payload,
         }

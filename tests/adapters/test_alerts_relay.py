@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from datetime import date, timedelta
@@ -12,6 +13,7 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 import worker.alerts.relay as relay_module
+from shared.errors import ConfigError
 from shared.store.engine import open_store
 from shared.store.ingest import ingest_document
 from shared.store.models import Delivery, OutboxEvent, utc_now
@@ -134,13 +136,28 @@ def test_a_relay_dying_before_its_commit_republishes_the_same_ids(store, redis, 
     assert len(ids) == 2 * len(outbox) and set(ids) == {e.event_id for e in outbox}
 
 
-def test_embedded_mode_publishes_to_the_outbox_only(store):
+def test_embedded_mode_delivers_webhooks_but_never_marks_events_published(store, redis):
+    """Without Redis nothing reaches ``xxgk:events``: the rows must stay unpublished (a relay with a
+    stream publishes them later), while their webhooks are still planned, sent and recorded."""
     outbox = seed_events(store)
     sink = RecordingSink()
     stats = relay_once(store, None, sink, config=config())
-    assert (stats.published, stats.delivered) == (len(outbox), len(outbox))
+    assert (stats.published, stats.held, stats.delivered) == (0, len(outbox), len(outbox))
     with store() as session:
-        assert all(e["published_at"] for e in list_events(session))
+        events = list_events(session)
+        assert all(e["published_at"] is None for e in events)  # still listed, not "published"
+        assert {d["status"] for d in list_deliveries(session)} == {"delivered"}
+    # held rows are not planned or sent again by the next embedded pass, and --drain ends
+    again = relay_once(store, None, sink, config=config())
+    assert (again.held, again.delivered, len(sink.requests)) == (0, 0, len(outbox))
+    total = run_relay(store, None, sink, config=config(), interval_s=0.01, drain=True)
+    assert not total.busy
+    # a relay with a stream publishes them, once, without re-sending the webhooks
+    assert relay_once(store, redis, sink, config=config()).published == len(outbox)
+    assert [m["id"] for _, m in RedisEventStream(redis, STREAM).iter_all()] == [e.event_id for e in outbox]
+    assert len(sink.requests) == len(outbox)
+    with store() as session:
+        assert all(e["published_at"] and e["last_error"] is None for e in list_events(session))
 
 
 def test_webhooks_are_signed_the_standard_webhooks_way(store, redis):
@@ -276,3 +293,59 @@ def test_backoff_follows_the_schedule_with_jitter_and_honours_retry_after():
     assert later is not None and (later - now).total_seconds() >= 7200
     assert next_attempt_at(8, WebhookResponse(500), now=now, max_attempts=8) is None
     assert next_attempt_at(1, WebhookResponse(410), now=now, max_attempts=8) is None
+
+
+@pytest.mark.parametrize("plain", ["correct horse battery staple", "hunter2", "password", "口令-secret!"])
+def test_a_plain_text_secret_signs_with_its_utf8_bytes(store, redis, plain):
+    """Not whsec_/base64: used as raw UTF-8 bytes (receivers verify with the same bytes)."""
+    seed_events(store)
+    sink = RecordingSink()
+    stats = relay_once(store, redis, sink, config=config(webhook_secret=plain))
+    assert stats.delivered == len(sink.requests) > 0
+    for _url, body, headers in sink.requests:
+        assert Webhook(plain.encode("utf-8")).verify(body, headers)["type"].startswith("report.")
+
+
+def test_secret_forms_whsec_base64_and_plain_text():
+    from worker.alerts.webhooks import secret_key
+
+    raw = bytes(range(32))
+    encoded = base64.b64encode(raw).decode("ascii")
+    assert secret_key("whsec_" + encoded) == raw
+    assert secret_key(encoded) == raw
+    assert secret_key(encoded.rstrip("=")) == raw
+    assert secret_key("open sesame!") == b"open sesame!"
+    assert secret_key("password") == b"password"  # valid base64, but no 24-byte key: text
+    with pytest.raises(ConfigError):
+        secret_key("whsec_not base64!")
+
+
+def test_one_delivery_failing_unexpectedly_is_recorded_not_fatal(store, redis, monkeypatch):
+    seed_events(store)
+    sink = RecordingSink()
+    real_sign = relay_module.sign
+    calls = []
+
+    def flaky_sign(secret, event_id, body, *, at):
+        calls.append(event_id)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real_sign(secret, event_id, body, at=at)
+
+    monkeypatch.setattr(relay_module, "sign", flaky_sign)
+    stats = relay_once(store, redis, sink, config=config(concurrency=1))
+    assert (stats.delivered, stats.retried) == (1, 1)
+    with store() as session:
+        failed = [d for d in list_deliveries(session) if d["status"] == "pending"]
+    assert len(failed) == 1 and failed[0]["attempts"] == 1 and "RuntimeError: boom" in failed[0]["last_error"]
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "1e400", "inf", "nan"])
+def test_an_absurd_webhook_retry_after_cannot_overflow_the_schedule(value):
+    from worker.alerts.webhooks import _retry_after
+
+    seconds = _retry_after(value)
+    assert seconds is None or 0 <= seconds <= RETRY_SCHEDULE_S[-1]
+    now = utc_now()
+    at = next_attempt_at(2, WebhookResponse(429, retry_after_s=seconds), now=now, max_attempts=8)
+    assert at is not None and (at - now).total_seconds() <= RETRY_SCHEDULE_S[-1] * 1.2

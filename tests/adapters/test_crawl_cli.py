@@ -77,3 +77,12 @@ def test_a_broken_registry_file_is_a_clear_error_not_a_traceback(tmp_path, env):
     result = CliRunner().invoke(main, ["sites", "import", str(bad)])
     assert result.exit_code == 2
     assert "is not an http(s) URL" in result.output and "Traceback" not in result.output
+
+
+def test_an_in_process_crawl_against_postgresql_without_redis_is_refused(env):
+    """It would bypass the shared per-host politeness budget and keep its events off the stream."""
+    env(XXGK_DATABASE_URL="postgresql+psycopg://xxgk@127.0.0.1:1/xxgk")
+    result = CliRunner().invoke(main, ["crawl"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "XXGK_REDIS_URL is unset" in lines[0] and "Traceback" not in result.output

@@ -469,3 +469,29 @@ def test_robots_404_allows_everything() -> None:
     assert fetcher.fetch(URL).status == 200
     assert robots_calls == ["http://www.xx.gov.cn/robots.txt"]
     assert requested == ["/robots.txt", URL.split("www.xx.gov.cn")[1]]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://www.xx.gov.cn:99999/a.html", "http://www.xx.gov.cn:abc/a.html", "http://www.xx.gov.cn:0/a"],
+)
+def test_impossible_ports_are_fetch_rejected_before_robots_or_the_network(url: str) -> None:
+    handler, requested = robots_site("User-agent: *\nAllow: /\n")
+    fetcher = build_fetcher(settings(), LocalPolitenessGate(0.0), transport=httpx.MockTransport(handler))
+    with pytest.raises(FetchRejected, match="malformed URL"):
+        fetcher.fetch(url)
+    assert requested == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("99999999999999999999", 24 * 3600.0),
+        ("9" * 400, 24 * 3600.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 24 * 3600.0),
+        ("120", 120.0),
+        ("²", None),
+    ],
+)
+def test_retry_after_is_capped_at_a_day(value: str, expected: float | None) -> None:
+    assert parse_retry_after(value, now=1_700_000_000.0) == expected

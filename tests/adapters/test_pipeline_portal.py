@@ -93,7 +93,8 @@ def test_the_demo_raises_each_expected_alert_once(demo_outcome):
     assert expected <= set(alerts)
     # blocked by an anti-bot page is "unknown", never "missing"
     assert not any(a[1] == "某市卫生健康委员会" for a in alerts)
-    assert all(a["published"] for a in outcome.alerts)
+    # no Redis in the demo, so no stream: the events are kept, but never claimed as published
+    assert not any(a["published"] for a in outcome.alerts)
 
 
 def test_the_demo_is_polite_obeys_robots_and_revisits_with_304s(demo_outcome):

@@ -7,13 +7,21 @@ so each test states exactly what the "web" answers and checks what the SQL state
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
+from structlog.testing import capture_logs
 
-from shared.errors import BlockedBySite, FetchRejected, FetchTimeout, PolitenessDeferred, ServerBusy
+from shared.errors import (
+    BlockedBySite,
+    FetchRejected,
+    FetchTimeout,
+    PolitenessDeferred,
+    ServerBusy,
+    StoreUnavailable,
+)
 from shared.store import crawl_state
 from shared.store.crawl_state import SiteSpec
 from shared.store.engine import open_store
@@ -382,3 +390,64 @@ def test_a_document_that_kills_its_ingest_every_time_is_quarantined(store, site_
     assert result.outcome == "quarantined"
     page = page_by_url(store, PDF)
     assert page.state == "failed" and "quarantined" in (page.last_error or "")
+
+
+def test_an_unexpected_exception_fails_its_page_and_the_worker_thread_goes_on(store, site_id):
+    """One worker thread: had the bug killed it, the PDF behind the report page would never run."""
+
+    class BuggyIngest(FakeIngest):
+        def __call__(self, session, data, *, url, today, **kw):
+            if url == REPORT:
+                raise KeyError("a bug in the ingest")
+            return super().__call__(session, data, url=url, today=today, **kw)
+
+    # the report page is fetched (its PDF queued first), then its ingest crashes; the PDF's
+    # ingest is queued after the crash
+    fetcher, ingest = FakeFetcher(web()), BuggyIngest()
+    resources = PipelineResources(
+        session_factory=store,
+        archive=MemoryArchive(),
+        config=CONFIG,
+        fetcher_factory=lambda: fetcher,
+        today=lambda: TODAY,
+        ingest=ingest,
+    )
+    pipeline = InProcessPipeline(resources, workers=1)
+    pipeline.submit([FollowUp("discover", site_id)])
+    with capture_logs() as logs:
+        stats = pipeline.run(timeout_s=20)
+    assert pipeline.pending == 0
+    crashed = page_by_url(store, REPORT)
+    assert crashed.state == "failed" and crashed.last_error.startswith("internal_error: KeyError")
+    assert stats.get("ingest", "crashed") == 1 and any("KeyError" in e for e in stats.errors)
+    assert page_by_url(store, PDF).state == "parsed"  # the thread lived on
+    [event] = [e for e in logs if e["event"] == "stage_crashed"]
+    assert event["url"] == REPORT and event["sha256"] and event["stage"] == "ingest"
+
+
+def test_an_archive_that_cannot_be_written_is_store_unavailable_and_retried(store, site_id):
+    class FullDisk(MemoryArchive):
+        def put(self, data):
+            raise OSError(28, "No space left on device")
+
+    fetcher = FakeFetcher(web())
+    with store() as session:
+        [entry_id] = [f.target for f in discover_site(session, site_id, now=NOW).follow_ups]
+    with pytest.raises(StoreUnavailable) as raised:
+        run_fetch(store, entry_id, fetcher, FullDisk())
+    assert raised.value.retry_after_s and raised.value.sha256 and raised.value.source == ENTRY
+    page = page_by_url(store, ENTRY)
+    assert page.state != "failed" and "No space left" in page.last_error
+    # once the disk has room again, the retry fetches and archives the page
+    later = NOW + timedelta(seconds=CONFIG.max_retry_delay_s + 1)
+    assert run_fetch(store, entry_id, fetcher, MemoryArchive(), now=later).outcome == "fetched"
+
+
+def test_today_is_the_beijing_date_not_the_utc_date():
+    from worker.pipeline import beijing_today
+
+    evening_utc = datetime(2024, 1, 31, 17, 0, tzinfo=UTC)  # 01:00 on 1 February in Beijing
+    assert beijing_today(evening_utc) == date(2024, 2, 1)
+    assert beijing_today(datetime(2024, 1, 31, 15, 59, tzinfo=UTC)) == date(2024, 1, 31)
+    resources = PipelineResources(session_factory=None, archive=MemoryArchive(), config=CONFIG)
+    assert resources.today() == beijing_today()

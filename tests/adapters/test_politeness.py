@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from shared.errors import PolitenessDeferred, StoreUnavailable
 from worker.crawler.politeness import (
+    MAX_HOST_WAIT_S,
     Lease,
     LocalPolitenessGate,
     PolitenessGate,
@@ -239,3 +240,27 @@ def test_local_gate_sleeps_only_for_waits_within_wait_s() -> None:
     assert t.slept == []
     gate.acquire(HOST, wait_s=2.5)
     assert t.slept == [2.0]
+
+
+@pytest.mark.parametrize("huge", [99999999999999999999.0, float("inf"), 10.0**300])
+def test_an_absurd_retry_after_closes_the_host_for_a_day_at_most(make_gate: GateFactory, huge: float) -> None:
+    gate = make_gate(delay_s=0.05)
+    gate.release(gate.acquire(HOST), outcome="throttled", retry_after_s=huge)
+    retry = deferral(gate).retry_after_s
+    assert retry is not None and MAX_HOST_WAIT_S - 5 <= retry <= MAX_HOST_WAIT_S
+
+
+def test_the_redis_gate_keeps_a_bounded_ttl_after_an_absurd_retry_after() -> None:
+    redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    gate = RedisPolitenessGate(redis, delay_s=0.05, lease_ttl_s=10)
+    gate.release(gate.acquire(HOST), outcome="throttled", retry_after_s=99999999999999999999.0)
+    key = "xxgk:polite:" + HOST
+    assert 0 < redis.pttl(key) <= (MAX_HOST_WAIT_S + 24 * 3600 + 1) * 1000
+    assert int(gate.state(HOST)["next_at"]) - time.time() * 1000 <= MAX_HOST_WAIT_S * 1000 + 1000
+
+
+def test_an_absurd_crawl_delay_is_bounded_too(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.05)
+    gate.release(gate.acquire(HOST, delay_s=1e20))
+    retry = deferral(gate).retry_after_s
+    assert retry is not None and retry <= MAX_HOST_WAIT_S

@@ -354,3 +354,33 @@ def test_the_pingtan_series_through_the_cross_year_rules(store, corpus_dir, caps
     # every year's 上年结转 matches the year before's 结转下年度 in both series
     assert "carry_over_mismatch" not in by_rule
     assert "cloned_tables" not in by_rule
+
+
+def test_a_crashing_reader_leaves_a_failed_row_and_a_log_line_with_its_sha256(store, tmp_path):
+    import hashlib
+
+    from structlog.testing import capture_logs
+
+    from shared.store.ingest import INTERNAL_ERROR_CODE
+
+    bad = tmp_path / "crash.html"
+    bad.write_bytes(b"<html>the reader trips over this</html>")
+    digest = hashlib.sha256(bad.read_bytes()).hexdigest()
+
+    def buggy_reader(data, **_kw):
+        raise ZeroDivisionError("a parser bug")
+
+    with capture_logs() as logs:
+        summary = ingest_paths([bad], session_factory=store, today=TODAY, read=buggy_reader)
+    assert [why for _file, why in summary.crashed] == ["ZeroDivisionError: a parser bug"]
+    [logged] = [e for e in logs if e["event"] == "ingest_crashed"]
+    assert logged["sha256"] == digest and logged["path"] == str(bad.resolve())
+    with store() as session:
+        [doc] = session.exec(select(SourceDocument)).all()
+    assert (doc.status, doc.error_code, doc.sha256, doc.path) == (
+        "failed",
+        INTERNAL_ERROR_CODE,
+        digest,
+        str(bad.resolve()),
+    )
+    assert doc.error_message.startswith("ZeroDivisionError")

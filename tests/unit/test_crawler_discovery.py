@@ -247,3 +247,18 @@ def test_decode_page_reads_gb2312_claims_as_gb18030() -> None:
     text = "<html><head><meta charset='gb2312'></head><body>朱镕基 政府信息公开工作年度报告</body></html>"
     assert "朱镕基" in decode_page(text.encode("gb18030"), "text/html; charset=gb2312")
     assert "年度报告" in decode_page(text.encode("utf-8"), "text/html; charset=gbk")  # the label lies
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "http://www.xx.gov.cn:99999/zfxxgk/2023nb.pdf",
+        "http://www.xx.gov.cn:abc/zfxxgk/2023nb.pdf",
+        "http://www.xx.gov.cn:0/zfxxgk/2023nb.pdf",
+    ],
+)
+def test_links_with_impossible_ports_are_dropped_at_discovery(href: str) -> None:
+    html = page(f"<a href='{href}'>XX区2023年政府信息公开工作年度报告</a><a href='/ok.pdf'>附件</a>")
+    urls = set(links_by_url(html))
+    assert not any(":99999" in u or ":abc" in u or ":0/" in u for u in urls)
+    assert f"{SITE}/ok.pdf" in urls

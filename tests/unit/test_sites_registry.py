@@ -61,3 +61,40 @@ def test_a_bare_list_and_csv_are_accepted_too():
 def test_mistakes_are_refused_with_a_message_that_says_where(text, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_registry(text)
+
+
+def test_a_gbk_csv_from_excel_is_read(tmp_path):
+    from worker.sites import read_registry
+
+    csv_text = "name,agency,level,region_code,entry_urls\r\n丰城市人民政府,丰城市人民政府,政府,360981,http://www.jxfc.gov.cn/nb/\r\n"
+    registry = tmp_path / "sites.csv"
+    registry.write_bytes(csv_text.encode("gbk"))
+    (spec,) = read_registry(registry)
+    assert (spec.name, spec.level, spec.region_code) == ("丰城市人民政府", "government", "360981")
+    registry.write_bytes(b"\xef\xbb\xbf" + csv_text.encode("utf-8"))  # UTF-8 with a BOM still works
+    assert read_registry(registry)[0].name == "丰城市人民政府"
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "message"),
+    [
+        ("sites.yaml", b"- name: a\n  entry_urls: ['http://[::1/']\n", "is not an http(s) URL"),
+        ("sites.yaml", b"- name: a\n  entry_urls: ['http://a.gov.cn:99999/']\n", "is not an http(s) URL"),
+        ("sites.csv", b"name,entry_urls\n\x00\x01\x02,\x00\n", "not a text file"),
+        ("sites.yaml", b"[" * 5000, "not valid YAML"),
+    ],
+)
+def test_a_malformed_registry_file_is_a_config_error(tmp_path, filename, content, message):
+    from worker.sites import read_registry
+
+    registry = tmp_path / filename
+    registry.write_bytes(content)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as raised:
+        read_registry(registry)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_yaml_syntax_error_is_one_line():
+    with pytest.raises(ConfigError) as raised:
+        parse_registry("sites:\n  - name: a\n   entry_urls: [\n")
+    assert "not valid YAML" in str(raised.value) and "\n" not in str(raised.value)

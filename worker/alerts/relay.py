@@ -8,8 +8,11 @@ One pass (:func:`relay_once`) does two things:
    that wants it (subscriptions + the catch-all ``XXGK_WEBHOOK_URLS``), mark the
    rows published, commit. Killed before the commit, the rows stay unpublished
    and are added to the stream again on restart — same ``id``, so consumers
-   deduplicate. Embedded mode (no Redis): the stream part is skipped, the
-   deliveries are still planned.
+   deduplicate. Embedded mode (no Redis): there is no stream, so the rows are
+   *not* marked published — a row is published only once it is in
+   ``xxgk:events``. Their deliveries are still planned (webhooks work without
+   Redis), and the row is marked held (``outbox.last_error``) so the next pass
+   does not plan it again; a relay that has a stream later publishes it.
 2. **Deliver.** Claim up to ``batch`` due deliveries under a lease (attempt
    counted, committed), POST the signed requests (``concurrency`` at a time),
    record delivered / retry at / dead in one commit. Killed mid-batch, the lease
@@ -43,13 +46,16 @@ from shared.store.outbox import (
     DeliveryOutcome,
     active_subscriptions,
     claim_due_deliveries,
+    claim_unplanned,
     claim_unpublished,
     event_message,
+    mark_held,
     mark_published,
     next_delivery_due,
     pending_delivery_count,
     plan_deliveries,
     record_delivery_outcomes,
+    unplanned_count,
     unpublished_count,
 )
 from worker.alerts.stream import EVENTS_STREAM, RedisEventStream
@@ -73,6 +79,8 @@ DEFAULT_CONCURRENCY = 8
 @dataclass
 class RelayStats:
     published: int = 0
+    # embedded mode: rows whose deliveries were planned but that wait, unpublished, for a stream
+    held: int = 0
     planned: int = 0
     delivered: int = 0
     retried: int = 0
@@ -85,7 +93,7 @@ class RelayStats:
 
     @property
     def busy(self) -> bool:
-        return bool(self.published or self.delivered or self.retried or self.dead)
+        return bool(self.published or self.held or self.delivered or self.retried or self.dead)
 
 
 @dataclass(frozen=True)
@@ -130,16 +138,21 @@ def relay_once(
 
 
 def publish_pending(session_factory: SessionFactory, redis: Any, *, config: RelayConfig) -> RelayStats:
+    """Stream mode: XADD, plan deliveries, mark published. Embedded mode (``redis`` None): plan
+    deliveries and mark the rows held — never published, since nothing reached a stream."""
     stats = RelayStats()
     with session_factory() as session:
-        events = claim_unpublished(session, config.batch)
+        events = (
+            claim_unpublished(session, config.batch)
+            if redis is not None
+            else claim_unplanned(session, config.batch)
+        )
         if not events:
             session.rollback()
             return stats
-        messages = [event_message(e) for e in events]
         if redis is not None:
             # before the commit: a crash in between re-publishes (at least once), never loses
-            RedisEventStream(redis, config.stream).publish_many(messages)
+            RedisEventStream(redis, config.stream).publish_many([event_message(e) for e in events])
         now = utc_now()
         stats.planned = plan_deliveries(
             session,
@@ -148,10 +161,22 @@ def publish_pending(session_factory: SessionFactory, redis: Any, *, config: Rela
             catch_all_urls=config.webhook_urls,
             now=now,
         )
-        mark_published(session, events, now=now)
+        if redis is not None:
+            mark_published(session, events, now=now)
+        else:
+            mark_held(session, events)
         session.commit()
-    stats.published = len(events)
-    log.info("events_published", count=len(events), deliveries=stats.planned, stream=redis is not None)
+    if redis is not None:
+        stats.published = len(events)
+        log.info("events_published", count=len(events), deliveries=stats.planned, stream=True)
+    else:
+        stats.held = len(events)
+        log.warning(
+            "events_held_no_stream",
+            count=len(events),
+            deliveries=stats.planned,
+            hint="XXGK_REDIS_URL is unset: events stay unpublished until a relay with a stream runs",
+        )
     return stats
 
 
@@ -262,14 +287,31 @@ def _send(sink: WebhookSink, job: _Job) -> WebhookResponse:
         return WebhookResponse(
             None, "no signing secret: set XXGK_WEBHOOK_SECRET (or the subscription's secret)"
         )
-    headers = sign(job.secret, job.event_id, job.body, at=utc_now())
-    return sink.send(job.endpoint, job.body.encode("utf-8"), headers)
+    try:
+        headers = sign(job.secret, job.event_id, job.body, at=utc_now())
+        return sink.send(job.endpoint, job.body.encode("utf-8"), headers)
+    except Exception as exc:
+        # one bad job (a malformed secret, a sink bug) is recorded on its delivery — attempt
+        # counted, retried, dead in the end — instead of killing the relay with the batch claimed
+        error = f"{type(exc).__name__}: {exc}"
+        log.error(
+            "delivery_failed_unexpectedly",
+            event_id=job.event_id,
+            endpoint=job.endpoint,
+            delivery_id=job.delivery_id,
+            error=error,
+        )
+        return WebhookResponse(None, error)
 
 
-def outstanding(session_factory: SessionFactory) -> tuple[int, int, datetime | None]:
-    """(unpublished events, pending deliveries, when the next delivery is due)."""
+def outstanding(session_factory: SessionFactory, *, stream: bool = True) -> tuple[int, int, datetime | None]:
+    """(events still to relay, pending deliveries, when the next delivery is due).
+
+    Without a stream, held rows cannot be published here, so only unplanned ones count —
+    otherwise ``--drain`` would never end."""
     with session_factory() as session:
-        return unpublished_count(session), pending_delivery_count(session), next_delivery_due(session)
+        waiting = unpublished_count(session) if stream else unplanned_count(session)
+        return waiting, pending_delivery_count(session), next_delivery_due(session)
 
 
 def run_relay(
@@ -293,7 +335,9 @@ def run_relay(
     while not stop.is_set():
         try:
             stats = relay_once(session_factory, redis, webhook_sink, config=config)
-            unpublished, pending, due = (0, 0, None) if stats.busy else outstanding(session_factory)
+            unpublished, pending, due = (
+                (0, 0, None) if stats.busy else outstanding(session_factory, stream=redis is not None)
+            )
             backoff = interval_s
         except Exception as exc:
             if not _is_outage(exc):

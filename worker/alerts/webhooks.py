@@ -12,11 +12,27 @@ once (the endpoint asked to be dropped); anything else — 3xx included
 (redirects are never followed), 429/5xx, timeouts, refused connections — is
 retried on :data:`RETRY_SCHEDULE_S` with ±20 % jitter (``Retry-After``
 honoured when longer), until ``max_attempts`` attempts made it dead.
+
+Secrets (``XXGK_WEBHOOK_SECRET``, a subscription's secret) come in two forms,
+and receivers must derive the HMAC key by the same rule (:func:`secret_key`):
+
+- ``whsec_<base64>`` (what ``xxgk subscriptions add`` generates), or a bare
+  base64 string of a key of at least :data:`MIN_BARE_KEY_BYTES` (24, the
+  Standard Webhooks minimum): the key is the base64-decoded bytes;
+- any other string — ``"hunter2"`` or ``"password"`` included, although
+  they happen to be valid base64 — (an operator's plain-text passphrase): the key is its raw
+  UTF-8 bytes, so a receiver verifies with ``Webhook(secret.encode("utf-8"))``.
+
+A ``whsec_`` secret whose rest is not base64 is a :class:`~shared.errors.ConfigError`
+(not silently used as text: a standard receiver would decode it and disagree).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,12 +41,16 @@ from typing import Any, Protocol
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from shared.errors import XxgkError
+from shared.errors import ConfigError, XxgkError
 
 # seconds to wait after attempt 1, 2, 3, …; the Standard Webhooks example schedule
 RETRY_SCHEDULE_S: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 JITTER = 0.2
 GONE = 410
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+# a bare (unprefixed) secret is read as base64 only when it decodes to a key this long: short
+# passphrases that happen to be valid base64 ("password") stay text
+MIN_BARE_KEY_BYTES = 24
 DEFAULT_TIMEOUT_S = 15.0
 
 
@@ -106,9 +126,14 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None  # an HTTP date: the schedule's delay is good enough
+    if math.isnan(seconds):
+        return None
+    # a day at most (the schedule's longest step): "Retry-After: 1e20" or "inf" would overflow
+    # the timedelta in next_attempt_at and take the relay down
+    return min(max(0.0, seconds), float(RETRY_SCHEDULE_S[-1]))
 
 
 def webhook_body(message: dict[str, Any], *, created_at: datetime) -> str:
@@ -120,9 +145,33 @@ def webhook_body(message: dict[str, Any], *, created_at: datetime) -> str:
     )
 
 
+def _strict_b64decode(text: str) -> bytes | None:
+    """Bytes of a strictly valid base64 string (missing padding tolerated), else ``None``.
+
+    Strict on purpose: the lenient default drops unknown characters, so a passphrase such as
+    ``"open sesame!"`` would silently turn into some other key."""
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a webhook secret (the rule in the module docstring)."""
+    if secret.startswith(SECRET_PREFIX):
+        key = _strict_b64decode(secret[len(SECRET_PREFIX) :])
+        if key is None:
+            raise ConfigError("webhook secret starts with whsec_ but the rest is not base64")
+        return key
+    key = _strict_b64decode(secret)
+    if key is not None and len(key) >= MIN_BARE_KEY_BYTES:
+        return key
+    return secret.encode("utf-8")
+
+
 def sign(secret: str, event_id: str, body: str, *, at: datetime) -> dict[str, str]:
     """The three Standard Webhooks headers for one attempt."""
-    signature = Webhook(secret).sign(msg_id=event_id, timestamp=at, data=body)
+    signature = Webhook(secret_key(secret)).sign(msg_id=event_id, timestamp=at, data=body)
     return {
         "webhook-id": event_id,
         "webhook-timestamp": str(int(at.timestamp())),

@@ -100,6 +100,15 @@ def crawl(site_names: tuple[str, ...], timeout_s: float) -> None:
     from shared.store.crawl_state import find_site, list_sites
 
     settings = get_settings()
+    if not settings.redis_url and _is_postgresql(settings.database_url):
+        # a shared PostgreSQL means workers elsewhere: an in-process crawl would ignore their
+        # per-host politeness budget (kept in Redis) and leave its events off the stream
+        click.echo(
+            "xxgk: XXGK_DATABASE_URL is PostgreSQL but XXGK_REDIS_URL is unset: set it to hand the "
+            "crawl to the workers (in-process crawls are for SQLite, e.g. `xxgk demo`)",
+            err=True,
+        )
+        sys.exit(2)
     with _session_factory()() as session:
         if site_names:
             found = [(name, find_site(session, name)) for name in site_names]
@@ -120,6 +129,16 @@ def crawl(site_names: tuple[str, ...], timeout_s: float) -> None:
         click.echo(f"enqueued discovery of {len(site_ids)} sites (queue crawl)")
         return
     _crawl_in_process(settings, site_ids, timeout_s)
+
+
+def _is_postgresql(database_url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(database_url).get_backend_name() == "postgresql"
+    except ArgumentError:
+        return database_url.startswith(("postgres", "postgresql"))
 
 
 def _crawl_in_process(settings, site_ids: list[int], timeout_s: float) -> None:  # type: ignore[no-untyped-def]

@@ -187,7 +187,7 @@ def ingest(as_json: bool, site_name: str | None, paths: tuple[Path, ...]) -> Non
         summary = ingest_paths(
             files,
             session_factory=session_factory,
-            today=date.today(),
+            today=_beijing_today(),
             read=_sandboxed_reader(),
             site_name=site_name,
             progress=progress,
@@ -363,7 +363,7 @@ def findings_check_missing(today: Any) -> None:
     """Record missing_report for registry agencies past their deadline (what the beat task runs)."""
     from shared.store.missing import check_missing_reports
 
-    day = today.date() if today else date.today()
+    day = today.date() if today else _beijing_today()
     with _open_store()() as session:
         event_ids = check_missing_reports(session, day)
     click.echo(f"{len(event_ids)} missing report(s) newly recorded")
@@ -457,7 +457,8 @@ def alerts_list(as_json: bool, event_type: str | None, unpublished: bool, limit:
         _echo_json(rows)
         return
     for e in rows:
-        published = "published" if e["published_at"] else "pending"
+        # held: webhooks planned, but no stream has had the event yet (relay ran without Redis)
+        published = "published" if e["published_at"] else ("held" if e["last_error"] else "pending")
         d = e["deliveries"]
         click.echo(
             f"{e['seq']:>6} {published:9} webhooks={d['delivered']}/{d['total']}"
@@ -588,6 +589,13 @@ def subscriptions_remove(subscription_id: int) -> None:
 # ------------------------------------------------------------------ relay
 
 
+def _beijing_today() -> date:
+    """Deadlines are Beijing dates: the host's local date (often UTC) is a day behind from 16:00 UTC."""
+    from worker.pipeline import beijing_today
+
+    return beijing_today()
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="one pass, then exit")
 @click.option("--drain", is_flag=True, help="run until nothing is unpublished or pending, then exit")
@@ -620,5 +628,6 @@ def relay(
     finally:
         sink.close()
     click.echo(
-        f"published={stats.published} delivered={stats.delivered} retried={stats.retried} dead={stats.dead}"
+        f"published={stats.published} held={stats.held} delivered={stats.delivered}"
+        f" retried={stats.retried} dead={stats.dead}"
     )

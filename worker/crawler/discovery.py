@@ -246,9 +246,11 @@ def _clean_url(raw: str, base_url: str) -> str | None:
     try:
         url = urljoin(base_url, raw)
         parts = urlsplit(url)
+        # .port is parsed lazily: a link to ":99999" or ":abc" would only blow up at fetch time
+        port = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
         return None
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
 

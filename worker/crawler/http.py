@@ -49,7 +49,7 @@ from shared.errors import (
 from shared.logging import get_logger
 from worker.crawler.antibot import detect_challenge
 from worker.crawler.discovery import in_scope
-from worker.crawler.politeness import Lease, Outcome, PolitenessGate
+from worker.crawler.politeness import Lease, Outcome, PolitenessGate, bounded_wait_s
 from worker.crawler.robots import RobotsCache
 from worker.crawler.ssrf import AddressPolicy, GuardedTransport
 
@@ -83,20 +83,23 @@ class FetchResult:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; ``None`` if absent or bad."""
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; ``None`` if absent or bad.
+
+    Capped at :data:`~worker.crawler.politeness.MAX_HOST_WAIT_S` (a day): a server cannot close
+    a host for ever, nor hand the gate a number it cannot store."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # "²".isdigit() is true too, but not a number
+        return bounded_wait_s(float(value))
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment is None:
         return None
     current = time.time() if now is None else now
-    return max(moment.timestamp() - current, 0.0)
+    return bounded_wait_s(moment.timestamp() - current)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,8 +398,12 @@ class Fetcher:
     def _check_url(self, url: str, scope: tuple[str, ...]) -> None:
         try:
             parts = urlsplit(url)
+            # .port parses lazily: ":99999" or ":abc" raise ValueError here, not deep in robots.txt
+            port = parts.port
         except ValueError as exc:
-            raise FetchRejected(f"malformed URL {url!r}", source=url) from exc
+            raise FetchRejected(f"malformed URL {url!r}: {exc}", source=url) from exc
+        if port == 0:
+            raise FetchRejected(f"malformed URL {url!r}: port 0", source=url)
         if parts.scheme.lower() not in ("http", "https"):
             raise FetchRejected(f"scheme {parts.scheme!r} is not fetched", source=url)
         if parts.username is not None or parts.password is not None:

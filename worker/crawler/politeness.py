@@ -24,6 +24,7 @@ Per host:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -43,6 +44,18 @@ OUTCOMES: frozenset[str] = frozenset({"ok", "error", "throttled"})
 
 # the shortest pause between two tries inside acquire(wait_s=…): keeps a busy loop off Redis
 MIN_POLL_S = 0.01
+
+# the longest any server-given wait (Retry-After, robots.txt Crawl-delay) or our own backoff may
+# close a host: "Retry-After: 99999999999999999999" would otherwise block it for ever, and on the
+# Redis gate overflow PEXPIRE after next_at was already written. A day is also the state TTL.
+MAX_HOST_WAIT_S = 24 * 3600.0
+
+
+def bounded_wait_s(seconds: float | None) -> float | None:
+    """``seconds`` clamped to [0, MAX_HOST_WAIT_S]; ``None`` (and NaN) stay "no wait given"."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_HOST_WAIT_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +172,7 @@ class LocalPolitenessGate(_WaitingGate):
             now = self.clock()
             state = self._hosts.setdefault(host, _HostState())
             if delay_s is not None:
-                state.crawl_delay_s = max(delay_s, 0.0)
+                state.crawl_delay_s = bounded_wait_s(delay_s) or 0.0
             delay = max(self.policy.delay_s, state.crawl_delay_s)
             if state.lease and state.lease_until > now:
                 return max(state.next_at - now, min(state.lease_until - now, delay)), "busy"
@@ -172,6 +185,7 @@ class LocalPolitenessGate(_WaitingGate):
 
     def release(self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None) -> None:
         _check_outcome(outcome)
+        retry_after_s = bounded_wait_s(retry_after_s)
         with self._lock:
             now = self.clock()
             state = self._hosts.setdefault(lease.host, _HostState())
@@ -182,7 +196,9 @@ class LocalPolitenessGate(_WaitingGate):
                 state.failures, state.open_until = 0, 0.0
             else:
                 state.failures += 1
-                backoff = min(self.policy.max_backoff_s, delay * 2 ** min(state.failures, 30))
+                backoff = min(
+                    self.policy.max_backoff_s, MAX_HOST_WAIT_S, delay * 2 ** min(state.failures, 30)
+                )
                 state.next_at = max(state.next_at, now + backoff)
                 if state.failures >= self.policy.breaker_threshold:
                     state.open_until = now + self.policy.breaker_cooldown_s
@@ -333,7 +349,7 @@ class RedisPolitenessGate(_WaitingGate):
 
     def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
         token = uuid.uuid4().hex
-        crawl_delay = "" if delay_s is None else _ms(delay_s)
+        crawl_delay = "" if delay_s is None else _ms(bounded_wait_s(delay_s) or 0.0)
         granted, value_ms, reason, now_ms = self._call(
             self._acquire,
             host,
@@ -353,6 +369,8 @@ class RedisPolitenessGate(_WaitingGate):
     def release(self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None) -> None:
         _check_outcome(outcome)
         policy = self.policy
+        # bounded before the script: it writes next_at, then PEXPIREs with it
+        retry_after_s = bounded_wait_s(retry_after_s)
         mine, failures, opened = self._call(
             self._release,
             lease.host,
@@ -361,7 +379,7 @@ class RedisPolitenessGate(_WaitingGate):
                 outcome,
                 -1 if retry_after_s is None else _ms(retry_after_s),
                 _ms(policy.delay_s),
-                _ms(policy.max_backoff_s),
+                _ms(min(policy.max_backoff_s, MAX_HOST_WAIT_S)),
                 policy.breaker_threshold,
                 _ms(policy.breaker_cooldown_s),
                 _ms(policy.state_ttl_s),
