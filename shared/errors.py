@@ -20,6 +20,7 @@ worker does with it::
         ├── NotAReport             readable, but not a 政府信息公开工作年度报告
         ├── BlockedBySite          anti-bot challenge (412/521 + script, WAF page), robots.txt
         ├── FetchRejected          HTTP 4xx other than 429, SSRF guard, out of scope
+        ├── UnreadableInput        a local input the OS will not give us (missing, permission, I/O error)
         └── ConfigError            bad settings or site registry
 
 A rule that crashes is a bug: it is *not* caught here and fails loudly.
@@ -119,6 +120,12 @@ class BlockedBySite(PermanentError):
 
 class FetchRejected(PermanentError):
     code = "fetch_rejected"
+
+
+class UnreadableInput(PermanentError):
+    """The bytes could not be had at all (``OSError`` on a local path): nothing was parsed."""
+
+    code = "unreadable_input"
 
 
 class ConfigError(PermanentError):

@@ -7,12 +7,15 @@ are ours. Nothing reads the environment at import time: call :func:`get_settings
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -38,10 +41,14 @@ class Settings(BaseSettings):
     max_pdf_pages: int = 100
     max_html_depth: int = 256
     extract_timeout_s: float = 60.0
-    extract_memory_mb: int = 1024
+    # OCR of a 150-dpi scan peaks around 1 GB resident (onnxruntime arenas): 1024 killed honest
+    # scans now and then (seed 004 at ~1030 MB), so the cap leaves room for it
+    extract_memory_mb: int = 2048
 
     # crawling
-    user_agent: str = "xxgk-watch/0.1 (+https://github.com/xxgk-watch/xxgk-watch; transparency research crawler)"
+    user_agent: str = (
+        "xxgk-watch/0.1 (+https://github.com/xxgk-watch/xxgk-watch; transparency research crawler)"
+    )
     fetch_timeout_s: float = 20.0
     politeness_delay_s: float = 2.0
     max_fetch_bytes: int = 50 * 1024 * 1024
@@ -86,7 +93,45 @@ class Settings(BaseSettings):
     @classmethod
     def _split_months(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            bad = [part for part in parts if not part.isdigit()]
+            if bad:
+                raise ValueError(f"expected month numbers separated by commas (1,2,3), got {value!r}")
+            return [int(part) for part in parts]
+        return value
+
+    @field_validator("season_months")
+    @classmethod
+    def _real_months(cls, value: list[int]) -> list[int]:
+        bad = [month for month in value if not 1 <= month <= 12]
+        if bad:
+            raise ValueError(f"months run from 1 to 12, got {bad}")
+        return value
+
+    @field_validator("township_deadline_mmdd")
+    @classmethod
+    def _real_month_day(cls, value: str) -> str:
+        # the rules turn it into a date for every report year: a bad one must stop the command
+        # at start-up, not crash the first `check` (2000 is a leap year, so 02-29 passes)
+        parts = value.strip().split("-")
+        try:
+            month, day = (int(part) for part in parts)
+            date(2000, month, day)
+        except ValueError:
+            raise ValueError(f"expected a real month-day as MM-DD (02-20), got {value!r}") from None
+        return value.strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _parseable_database_url(cls, value: str) -> str:
+        # parse only (make_url neither imports a driver nor connects), and never echo the value:
+        # it may carry a password
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (expected e.g. sqlite:///xxgk.sqlite3 or postgresql+psycopg://host/db)"
+            ) from None
         return value
 
     @property

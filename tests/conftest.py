@@ -1,7 +1,9 @@
 """Shared fixtures: where the real services are, and how to get a clean slice of them.
 
 Integration tests use real PostgreSQL and Redis. Outside CI a missing service
-skips them with the reason; with ``CI=true`` a missing service is a failure.
+skips them with the reason; with ``CI=true`` a missing service is a failure. The
+reference kit (seeds, corpus, spec) beside the checkout follows the same rule:
+:func:`require_kit`, or the ``seeds_dir`` / ``corpus_dir`` fixtures.
 """
 
 from __future__ import annotations
@@ -41,11 +43,22 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def require_kit(path: Path) -> Path:
+    """``path`` inside the reference kit; skip without it, fail with ``CI=true``
+    (a CI run that silently skips the golden tests has not tested the parser)."""
+    if path.exists():
+        return path
+    message = f"the reference kit is not beside the checkout ({path})"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: kit tests must run, not skip)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg
+    import psycopg  # noqa: PLC0415 - only when a PostgreSQL test runs (no driver needed otherwise)
 
     name = f"xxgk_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -70,16 +83,12 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def seeds_dir() -> Path:
-    if not SEEDS_DIR.is_dir():
-        pytest.skip(f"the reference kit is not beside the checkout ({SEEDS_DIR})")
-    return SEEDS_DIR
+    return require_kit(SEEDS_DIR)
 
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    if not CORPUS_DIR.is_dir():
-        pytest.skip(f"the reference kit is not beside the checkout ({CORPUS_DIR})")
-    return CORPUS_DIR
+    return require_kit(CORPUS_DIR)
 
 
 @pytest.fixture(autouse=True)

@@ -51,6 +51,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from structlog.typing import FilteringBoundLogger
+
 from shared.errors import CorruptDocument, LimitExceeded, PermanentError, XxgkError
 from shared.extract import ExtractLimits
 from shared.logging import configure_logging, get_logger
@@ -58,6 +60,10 @@ from shared.parse import read_report
 from shared.record import Report
 
 log = get_logger(__name__)
+# every event about a document names it: ``source`` (URL or path) and ``sha256`` are bound
+# explicitly on a logger passed down (contextvars would not reach the forkserver's child, and
+# test capture does not merge them)
+Logger = FilteringBoundLogger
 
 # magic numbers of the carriers whose parsers run in the child (PDF, zip/DOCX, OLE/DOC/WPS,
 # PNG, JPEG, TIFF); everything else (HTML, text) is read in-process. The parent looks at
@@ -115,21 +121,22 @@ def read_report_sandboxed(
     media_type = _risky_carrier(data)
     if media_type is None:
         return read_report(data, path=path, url=url, content_type=content_type, limits=limits)
+    doc_log = log.bind(source=locator, sha256=sha256)
     started = time.monotonic()
     try:
-        report = _run_child(data, path=path, url=url, content_type=content_type, limits=limits)
+        report = _run_child(
+            data, path=path, url=url, content_type=content_type, limits=limits, sha256=sha256, doc_log=doc_log
+        )
     except XxgkError as exc:
-        log.info(
+        doc_log.info(
             "document_unreadable",
-            sha256=sha256,
             media_type=media_type,
             error=exc.code,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
         raise exc.with_source(locator, sha256) from None
-    log.debug(
+    doc_log.debug(
         "document_read_sandboxed",
-        sha256=sha256,
         media_type=media_type,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
@@ -156,20 +163,27 @@ def _get_context() -> Any:
 
 
 def _run_child(
-    data: bytes, *, path: str | None, url: str | None, content_type: str | None, limits: ExtractLimits
+    data: bytes,
+    *,
+    path: str | None,
+    url: str | None,
+    content_type: str | None,
+    limits: ExtractLimits,
+    sha256: str | None = None,
+    doc_log: Logger = log,
 ) -> Report:
     context = _get_context()
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_child_main,
-        args=(sender, data, path, url, content_type, limits),
+        args=(sender, data, path, url, content_type, limits, sha256),
         name="xxgk-document-sandbox",
         daemon=True,
     )
     child.start()
     sender.close()
     try:
-        answer = _await_answer(child, receiver, limits)
+        answer = _await_answer(child, receiver, limits, doc_log=doc_log)
         report = _decode_answer(answer, limits)
     finally:
         receiver.close()
@@ -181,7 +195,7 @@ def _run_child(
     return report
 
 
-def _await_answer(child: Any, receiver: Connection, limits: ExtractLimits) -> bytes:
+def _await_answer(child: Any, receiver: Connection, limits: ExtractLimits, *, doc_log: Logger = log) -> bytes:
     deadline = time.monotonic() + limits.timeout_s
     ocr_pages = 0
     while True:
@@ -191,7 +205,7 @@ def _await_answer(child: Any, receiver: Connection, limits: ExtractLimits) -> by
                 message = receiver.recv_bytes(maxlength=MAX_ANSWER_BYTES)
             except EOFError:
                 child.join(timeout=5)
-                raise _death(child.exitcode, limits) from None
+                raise _death(child.exitcode, limits, doc_log=doc_log) from None
             except OSError as exc:  # over maxlength
                 raise CorruptDocument(f"the sandboxed parser answered with garbage ({exc})") from None
             pages = _ocr_pages_announced(message, limits)
@@ -206,11 +220,16 @@ def _await_answer(child: Any, receiver: Connection, limits: ExtractLimits) -> by
         resident_mb = _resident_mb(child.pid)
         if resident_mb is not None and resident_mb > limits.memory_mb:
             child.kill()
-            log.warning("sandbox_child_killed", reason="memory", resident_mb=round(resident_mb))
-            raise LimitExceeded(f"reading the document needed more than {limits.memory_mb} MB of memory")
+            doc_log.warning(
+                "sandbox_child_killed",
+                reason="memory",
+                resident_mb=round(resident_mb),
+                limit_mb=limits.memory_mb,
+            )
+            raise LimitExceeded(_over_memory(limits))
         if time.monotonic() >= deadline:
             child.kill()
-            log.warning(
+            doc_log.warning(
                 "sandbox_child_killed", reason="timeout", timeout_s=limits.timeout_s, ocr_pages=ocr_pages
             )
             if ocr_pages:
@@ -218,7 +237,7 @@ def _await_answer(child: Any, receiver: Connection, limits: ExtractLimits) -> by
             raise LimitExceeded(f"reading the document took longer than {limits.timeout_s:g} s")
         if not child.is_alive() and not receiver.poll(0):
             child.join(timeout=5)
-            raise _death(child.exitcode, limits)
+            raise _death(child.exitcode, limits, doc_log=doc_log)
 
 
 def _ocr_pages_announced(message: bytes, limits: ExtractLimits) -> int | None:
@@ -243,7 +262,15 @@ def _resident_mb(pid: int | None) -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
-def _death(exitcode: int | None, limits: ExtractLimits) -> LimitExceeded:
+def _over_memory(limits: ExtractLimits) -> str:
+    """The kill message names the cap and the setting that raises it."""
+    return (
+        f"reading the document needed more than {limits.memory_mb} MB of memory "
+        "(the XXGK_EXTRACT_MEMORY_MB limit)"
+    )
+
+
+def _death(exitcode: int | None, limits: ExtractLimits, *, doc_log: Logger = log) -> LimitExceeded:
     """What a child that died without answering most likely ran into."""
     if exitcode is not None and exitcode < 0:
         signal_number = -exitcode
@@ -252,14 +279,14 @@ def _death(exitcode: int | None, limits: ExtractLimits) -> LimitExceeded:
             if signal_number in signal.valid_signals()
             else str(signal_number)
         )
-        log.warning("sandbox_child_died", signal=name)
+        doc_log.warning("sandbox_child_died", signal=name, limit_mb=limits.memory_mb)
         if signal_number == signal.SIGXCPU:
             return LimitExceeded("reading the document used up its CPU-time limit")
         return LimitExceeded(
             f"the document parser was killed by {name} (its {limits.memory_mb} MB memory cap, "
-            "or a crash on malformed input)"
+            "XXGK_EXTRACT_MEMORY_MB, or a crash on malformed input)"
         )
-    log.warning("sandbox_child_died", exitcode=exitcode)
+    doc_log.warning("sandbox_child_died", exitcode=exitcode)
     return LimitExceeded(f"the document parser exited ({exitcode}) without an answer")
 
 
@@ -279,7 +306,7 @@ def _decode_answer(answer: bytes, limits: ExtractLimits) -> Report:
         peak = payload.get("peak_rss_mb")
         if isinstance(peak, int | float) and peak > limits.memory_mb:
             # finished between two looks of the watchdog, but over the cap all the same
-            raise LimitExceeded(f"reading the document needed more than {limits.memory_mb} MB of memory")
+            raise LimitExceeded(_over_memory(limits))
         if "error" in payload:
             cls = _permanent_errors().get(str(payload["error"]), CorruptDocument)
             raise cls(str(payload.get("message", "")))
@@ -302,8 +329,11 @@ def _child_main(  # noqa: PLR0917 - multiprocessing passes a target's arguments 
     url: str | None,
     content_type: str | None,
     limits: ExtractLimits,
+    sha256: str | None = None,
 ) -> None:
-    _confine(limits)
+    # the child's own events (a parser crash, an rlimit refused) name the document too
+    doc_log = log.bind(source=url or path, sha256=sha256 or hashlib.sha256(data).hexdigest())
+    _confine(limits, doc_log=doc_log)
 
     def announce_ocr(pages: int) -> None:
         sender.send_bytes(json.dumps({"ocr_pages": pages}).encode("ascii"))
@@ -320,14 +350,11 @@ def _child_main(  # noqa: PLR0917 - multiprocessing passes a target's arguments 
     except XxgkError as exc:
         payload = {"error": type(exc).__name__, "message": exc.message}
     except MemoryError:
-        payload = {
-            "error": "LimitExceeded",
-            "message": f"reading the document needed more than {limits.memory_mb} MB",
-        }
+        payload = {"error": "LimitExceeded", "message": _over_memory(limits)}
     except RecursionError:
         payload = {"error": "LimitExceeded", "message": "the document nests too deeply"}
     except Exception as exc:
-        log.exception("sandbox_parser_crashed")
+        doc_log.exception("sandbox_parser_crashed")
         payload = {
             "error": "CorruptDocument",
             "message": f"the parser failed on this document ({type(exc).__name__}: {exc})",
@@ -340,7 +367,7 @@ def _child_main(  # noqa: PLR0917 - multiprocessing passes a target's arguments 
         sender.close()
 
 
-def _confine(limits: ExtractLimits) -> None:
+def _confine(limits: ExtractLimits, *, doc_log: Logger = log) -> None:
     """Rlimits and a scrubbed environment, set before the child touches the document."""
     # the child's stdout is the parent's (the CLI prints JSON there): nothing a parser
     # library prints may land in it, and our own events go to stderr as JSON
@@ -361,7 +388,7 @@ def _confine(limits: ExtractLimits) -> None:
         try:
             resource.setrlimit(limit, (wanted, wanted if limit != resource.RLIMIT_NOFILE else hard))
         except (ValueError, OSError):
-            log.warning("sandbox_rlimit_not_set", limit=limit)
+            doc_log.warning("sandbox_rlimit_not_set", limit=limit)
     # a write past RLIMIT_FSIZE fails with EFBIG instead of killing the child
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     for key in list(os.environ):

@@ -12,7 +12,9 @@ class ExtractLimits:
     max_pages: int = 100
     max_depth: int = 256
     timeout_s: float = 60.0
-    memory_mb: int = 1024
+    # resident memory of the sandboxed child; OCR of a scan peaks near 1 GB (seed 004 ~1030 MB),
+    # so 1024 killed honest scans now and then
+    memory_mb: int = 2048
     # elements an HTML page may have (~250 bytes of tree each; real report pages have a few thousand)
     max_html_elements: int = 300_000
     # lines a text document may have (real reports have a few thousand)

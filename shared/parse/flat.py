@@ -39,6 +39,7 @@ from functools import lru_cache, partial
 from itertools import product
 from typing import TypeVar
 
+from shared.parse.numbers import MAX_INTEGER_DIGITS, integer_digits
 from shared.templates import SECTION_HEADINGS, TEMPLATES, Label, Template, TemplateId
 
 Split = tuple[int, ...]
@@ -232,6 +233,8 @@ def _cell_value(text: str, spec: _CellSpec) -> int | float | None:
         return None
     if unit and unit not in _AMOUNT_UNITS and spec.amount:
         return None
+    if integer_digits(whole) > MAX_INTEGER_DIGITS:
+        return None  # the same bound as a grid cell's (shared.parse.numbers): damage, not a value
     number = Decimal(f"{sign}{whole}.{frac}" if frac is not None else f"{sign}{whole}")
     in_yuan = unit == "元" or (unit is None and spec.amount_in_yuan)
     if in_yuan:

@@ -283,7 +283,8 @@ def _body_agency(text: str) -> str | None:
 
 
 def read_statistics_year(text: str) -> int | None:
-    # normalise only the windows after each 统计 (full-width digits), not the whole text
+    # callers outside read_identity may pass raw text: normalise the windows after each 统计
+    # (full-width digits); NFKC of already normalised text is a cheap no-op
     start = text.find("统计")
     while start != -1:
         m = _STATISTICS.match(unicodedata.normalize("NFKC", text[start : start + STATISTICS_WINDOW]))
@@ -301,7 +302,9 @@ def _narrative_year(text: str) -> int | None:
 
 
 def read_identity(doc: Document) -> Identity:
-    paragraphs = _paragraphs(doc)
+    # NFKC once, up front: a year or date written in full-width digits (现将２０２１年度…) must
+    # read like ASCII ones — the patterns spell years as (?:19|20)\d{2}, which ２０ does not match
+    paragraphs = [unicodedata.normalize("NFKC", line) for line in _paragraphs(doc)]
     body = "\n".join(paragraphs)
     ident = Identity()
 

@@ -5,7 +5,8 @@ is a printed zero. Full-width digits and spaces (``１２３``, ``1 234``, ``　
 read, so are a sign on 本年增/减 (``-3``, ``－3``) and units: ``570.6387万元`` is
 570.6387, and for amount cells ``251000元`` is converted to 万元 (25.1). Counts come
 back as ``int``; amounts may be ``float``. Anything else is unreadable: ``None``
-with a ``problem`` the parser turns into an uncertain cell.
+with a ``problem`` the parser turns into an uncertain cell — so is a number with more
+than :data:`MAX_INTEGER_DIGITS` digits before the point.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from functools import lru_cache
 Number = int | float
 
 YUAN_PER_WAN = Decimal(10000)
+# No real cell comes near this (a province's yearly count has 6 digits, 一千亿元 in 元 has 12),
+# while 400 nines overflow float() in the rules and 5,000 digits exceed Python's int→str limit
+# when the record is printed: such a run of digits is damage (merged cells, OCR), not a value.
+MAX_INTEGER_DIGITS = 12
 
 # printed blanks: the filer left the cell empty (or wrote a dash for "not applicable")
 BLANK_TOKENS = frozenset(
@@ -51,6 +56,12 @@ def clean_cell_text(text: str) -> str:
     """The cell text without extraction noise (``[bookmark: _GoBack]``) and spacing."""
     s = unicodedata.normalize("NFKC", _NOISE.sub("", text or ""))
     return _SPACES.sub("", s).translate(_DASHES)
+
+
+def integer_digits(number: str) -> int:
+    """Significant digits before the decimal point of ``1,234.5``-style text (leading zeros aside)."""
+    whole = number.split(".", 1)[0].replace(",", "").lstrip("0")
+    return len(whole)
 
 
 def _to_number(digits: str, sign: str) -> Decimal:
@@ -86,6 +97,11 @@ def read_cell(text: str, amount: bool = False, default_unit: str | None = None) 
     m = _NUMBER.match(s)
     if not m:
         return CellReading(None, unit=unit, problem=f"unreadable cell text {text.strip()!r}")
+    digits = integer_digits(m.group(2))
+    if digits > MAX_INTEGER_DIGITS:
+        head = text.strip()[:20]  # the text itself may be huge: quote only its start
+        problem = f"a number of {digits} digits (more than {MAX_INTEGER_DIGITS}) in cell text {head!r}…"
+        return CellReading(None, unit=unit, problem=problem)
     try:
         value = _to_number(m.group(2), m.group(1))
     except InvalidOperation:  # pragma: no cover - the regex only lets decimals through

@@ -3,8 +3,9 @@
 Order of work:
 
 1. identity (title, agency, year, published_on) from meta, title line, signature, body;
-2. the layout from the labels (:mod:`shared.parse.detect`), the year only as a last
-   resort to shape an empty record;
+2. the layout from the labels (:mod:`shared.parse.detect`); when no label decides,
+   the record's ``template`` is null (report-schema.md: decided by the labels, never
+   the year) and the year only shapes the tables, so the JSON still has every cell;
 3. the grids (:mod:`shared.parse.grid`), then — when the document's cell
    boundaries were lost (``doc.flat``) or no grid gave section 三 although its
    labels are in the text — the run-together reader ``shared.parse.flat``;
@@ -99,6 +100,7 @@ def parse_blocks(doc: Document, *, source: Source) -> Report:
     heading_hits = locate_headings(doc)
     headings = sections_in_order(heading_hits)
     choice = detect_template(doc)
+    # the shape to read the grids into; the record's template stays choice.template
     template_id = choice.template or template_for_year(identity.year)
     layout = TEMPLATES[template_id]
     confidence = ParseConfidence()
@@ -131,6 +133,9 @@ def parse_blocks(doc: Document, *, source: Source) -> Report:
         published_on=identity.published_on,
         source=source,
     )
+    # a layout guessed from the year is not a finding about the report: template_mismatch
+    # and the cross-year rules must not judge a guess (the rules infer the shape from the rows)
+    report.template = choice.template
     tables = {
         "active_disclosure": report.active_disclosure,
         "applications": report.applications,
@@ -146,7 +151,8 @@ def parse_blocks(doc: Document, *, source: Source) -> Report:
         basis = f"the year {identity.year}" if identity.year else "no year either; the current layout assumed"
         confidence.lower(
             CONFIDENCE_TEMPLATE_FROM_YEAR,
-            f"layout {template_id} chosen from {basis}: no format-specific label found",
+            f"no format-specific label found: template left null, cells shaped as layout {template_id}"
+            f" chosen from {basis}",
         )
     for score, reason in grid.reasons:
         confidence.lower(score, reason)

@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from shared.record import SECTIONS, CellValue, Finding, Report, Severity
+from shared.rules.labels import count
 from shared.rules.thresholds import DEFAULT_THRESHOLDS, FilerLevel, Thresholds
 from shared.templates import APPLICATION_COLUMNS
 
@@ -91,16 +92,19 @@ def _blank_row(row: dict[str, CellValue] | None) -> bool:
     return not row or all(v is None for v in row.values())
 
 
-def _column_values(row: dict[str, CellValue]) -> dict[str, float]:
-    """Blank counts as 0, except a blank 总计 which is the sum of its components (domain.md)."""
-    values = {c.key: float(row.get(c.key) or 0) for c in APPLICATION_COLUMNS}
+def _column_values(row: dict[str, CellValue]) -> dict[str, int | float]:
+    """Blank counts as 0, except a blank 总计 which is the sum of its components (domain.md).
+
+    Values stay as they are (no ``float()``): an int too large for a float would overflow,
+    and ints and floats compare exactly as they are."""
+    values: dict[str, int | float] = {c.key: row.get(c.key) or 0 for c in APPLICATION_COLUMNS}
     if row.get("total") is None:
         values["total"] = sum(v for k, v in values.items() if k != "total")
     return values
 
 
 def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    return count(value)
 
 
 def check_carry_over(current: Report, previous: Report, _thresholds: Thresholds) -> list[Finding]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from shared.templates import TEMPLATES
 
 # the group a numbered sub-row sits under, by key prefix (the form prints 1.–8. under each)
@@ -92,7 +94,18 @@ def cell_name(path: str) -> str:
 
 
 def count(value: float) -> str:
-    """Counts print as ints, amounts with their decimals (no trailing zeros)."""
-    if float(value).is_integer():
+    """Counts print as ints, amounts with their decimals (no trailing zeros).
+
+    Never raises: the parser caps cells at 12 digits, but a record can come from elsewhere
+    (the store, an older parser), and a message must not crash a rule run — an int too big
+    for ``float()`` or for ``str()`` (over 4,300 digits) prints as its order of magnitude."""
+    if isinstance(value, int):
+        try:
+            return str(value)
+        except ValueError:
+            return f"约1e{int(abs(value).bit_length() * math.log10(2))}"
+    if not math.isfinite(value):
+        return str(value)
+    if value.is_integer():
         return str(int(value))
     return f"{value:.6f}".rstrip("0").rstrip(".")

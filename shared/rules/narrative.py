@@ -139,6 +139,10 @@ def _sentence_before(text: str, at: int) -> str:
     return text[start:at]
 
 
+# a stated count longer than this is no count (and int() refuses over 4,300 digits)
+_MAX_STATED_DIGITS = 12
+
+
 def _stated(claim: Claim, text: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for pattern in claim.number_first:
@@ -155,7 +159,10 @@ def _stated(claim: Claim, text: str) -> list[tuple[int, str]]:
             needed = claim.sentence_must_contain
             if needed and needed not in _sentence_before(text, match.start()):
                 continue
-            found.append((int(match.group("n")), match.group(0)))
+            digits = match.group("n")
+            if len(digits.lstrip("0")) > _MAX_STATED_DIGITS:
+                continue
+            found.append((int(digits), match.group(0)))
     return found
 
 

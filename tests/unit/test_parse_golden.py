@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from shared.parse import read_report
+from tests.conftest import CORPUS_DIR, SEEDS_DIR, SHARED_KIT, require_kit
 
-KIT = Path(__file__).resolve().parents[3] / "shared"
-SEEDS = KIT / "seeds"
+KIT = SHARED_KIT
+SEEDS = SEEDS_DIR
 DOCS = SEEDS / "docs"
-CORPUS = KIT / "corpus"
+CORPUS = CORPUS_DIR
 CELL_SECTIONS = ("active_disclosure", "applications", "reviews")
 
 
@@ -26,7 +27,8 @@ def _cases() -> list[Any]:
     if CORPUS.is_dir():
         cases.append((CORPUS / "raw" / "001.html", CORPUS / "labels" / "001.json"))
     if not cases:
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason=f"reference kit not found at {KIT}"))]
+        # one case that asks for the kit when it runs: skipped locally, a failure with CI=true
+        return [pytest.param(None, None, id="reference-kit")]
     return [pytest.param(doc, label, id=doc.name) for doc, label in cases]
 
 
@@ -37,7 +39,10 @@ def _leaves(obj: Any, prefix: str) -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize(("document", "label_file"), _cases())
-def test_golden(document: Path, label_file: Path) -> None:
+def test_golden(document: Path | None, label_file: Path | None) -> None:
+    if document is None or label_file is None:
+        require_kit(KIT)
+        return  # the kit appeared after collection: nothing was collected from it
     label = json.loads(label_file.read_text(encoding="utf-8"))
     report = read_report(document.read_bytes(), path=str(document))
     got = report.to_json_dict()

@@ -120,3 +120,24 @@ def test_site_name_glued_before_the_title_is_dropped() -> None:
     parts = read_title("某某市人民政府网-某某市交通运输局2021年度政府信息公开工作年度报告")
     assert parts is not None
     assert parts.agency == "某某市交通运输局"
+
+
+def test_full_width_digits_in_the_body_give_the_year() -> None:
+    # no title, no statistics period: only the narrative names the year, in full-width digits
+    ident = read_identity(
+        doc(
+            "现将２０２１年度政府信息公开工作情况报告如下：",
+            "本年度我镇认真贯彻落实《中华人民共和国政府信息公开条例》。",
+            "某某镇人民政府",
+            "２０２２年１月１５日",
+        )
+    )
+    assert ident.year == 2021
+    assert ident.published_on == "2022-01-15"
+
+
+def test_full_width_site_id_code_is_read() -> None:
+    ident = read_identity(
+        doc("某某县财政局2021年政府信息公开工作年度报告", "网站标识码：１３０２０５０００３")
+    )
+    assert ident.site_id_code == "1302050003"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +12,9 @@ from shared.errors import NotAReport
 from shared.extract.blocks import Document, Paragraph
 from shared.parse import parse_document
 from shared.parse import report as report_module
+from shared.record import Report
+from shared.rules import check_report
+from shared.rules.cross import check_against_previous
 from shared.templates import TEMPLATES
 from tests.unit.parse_snippets import application_rows, report_doc, table
 
@@ -135,14 +140,42 @@ def test_evidence_for_the_rules() -> None:
     assert e.raw_cells["applications.total.total"] == "0"
 
 
-def test_template_from_the_year_only_when_no_label_decides() -> None:
+def _undecided(year: int) -> Document:
+    """A report whose tables carry no label that only one layout prints."""
     rows = [r for r in application_rows(L2021) if not r[0].startswith(("1.申请人", "2.申请人", "3.其他"))]
-    doc = report_doc(
+    return report_doc(
         "2021",
-        title="某某局2020年政府信息公开工作年度报告",
+        title=f"某某局{year}年政府信息公开工作年度报告",
         applications=rows,
         disclosure=[("第二十条第（一）项", "", "", "")],
     )
-    report = parse_document(doc)
-    assert report.template == "2019"
-    assert any("chosen from the year" in r for r in report.confidence.reasons)
+
+
+@pytest.mark.parametrize(("year", "shape"), [(2020, "2019"), (2022, "2021")])
+def test_template_is_null_when_no_label_decides(year: int, shape: str) -> None:
+    # report-schema.md: the template is decided by the labels, not the year; the year only
+    # shapes the tables, so the record still has every cell of that layout (null when unread)
+    report = parse_document(_undecided(year))
+    assert report.template is None
+    assert report.year == year
+    assert any("chosen from the year" in r and "template left null" in r for r in report.confidence.reasons)
+    layout = TEMPLATES[shape]  # type: ignore[index]
+    assert list(report.applications) == [r.key for r in layout.application_rows]
+    assert list(report.active_disclosure) == [i.key for i in layout.disclosure]
+    record = json.loads(report.to_json())
+    assert record["template"] is None
+    assert all(len(cols) == len(layout.application_columns) for cols in record["applications"].values())
+
+
+@pytest.mark.parametrize("year", [2020, 2022])
+def test_rules_run_on_a_record_without_template(year: int) -> None:
+    report = parse_document(_undecided(year))
+    findings = check_report(report, today=date(year + 1, 6, 1))
+    # a guessed layout is not the report's: it cannot be "the wrong format for the year"
+    assert "template_mismatch" not in {f.rule for f in findings}
+    previous = parse_document(_undecided(year - 1))
+    check_against_previous(report, previous)
+
+
+def test_rules_run_on_a_bare_record_without_template() -> None:
+    check_report(Report(year=2021), today=date(2022, 6, 1))

@@ -20,7 +20,7 @@ from shared.rules import (
     prepare_facts,
     rule_by_id,
 )
-from tests.conftest import SHARED_KIT
+from tests.conftest import SHARED_KIT, require_kit
 from tests.unit.rule_cases import busy_report
 
 SINGLE_REPORT_IDS = [
@@ -44,9 +44,7 @@ def test_table_lists_every_contract_rule_in_domain_order() -> None:
 
 
 def test_table_matches_the_severities_of_domain_md() -> None:
-    domain = SHARED_KIT / "spec" / "domain.md"
-    if not domain.is_file():
-        pytest.skip("reference kit not beside the checkout")
+    domain = require_kit(SHARED_KIT / "spec" / "domain.md")
     declared = dict(re.findall(r"^\| `(\w+)` \| (error|warning|info) \|", domain.read_text("utf-8"), re.M))
     assert declared == {r.id: r.severity for r in RULES}
 

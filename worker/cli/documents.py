@@ -1,16 +1,19 @@
 """``xxgk parse``, ``xxgk check`` and ``xxgk rules``: local files, no services."""
 
+# ruff: noqa: PLC0415 - the sandbox and the rule table load only for the commands that use them,
+# so every other `xxgk` command (and `--help`) starts without them
+
 from __future__ import annotations
 
+import json
 import sys
 from datetime import date
 from pathlib import Path
 
 import click
 
-from shared.errors import XxgkError
+from shared.errors import LimitExceeded, UnreadableInput, XxgkError
 from shared.extract import ExtractLimits
-from shared.parse import read_report
 from shared.record import Report
 from shared.settings import get_settings
 from worker.cli import main
@@ -20,20 +23,40 @@ EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2
 
 def _read(path: Path) -> Report:
     settings = get_settings()
+    limits = ExtractLimits.from_settings(settings)
     try:
         size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise LimitExceeded(
+                f"file is {size} bytes, over the {limits.max_bytes}-byte cap", source=str(path)
+            )
+        # read at most one byte past the cap: a device or a file growing under us (/dev/zero,
+        # a log) reports a small st_size and would otherwise be read without end
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
-        unreadable = click.ClickException(f"{path}: {exc.strerror}")
-        unreadable.exit_code = EXIT_UNREADABLE  # 1 means "error-level findings"; a missing file is 2
-        raise unreadable from None
-    limits = ExtractLimits.from_settings(settings)
-    if size > limits.max_bytes:
-        from shared.errors import LimitExceeded
-
-        raise LimitExceeded(f"file is {size} bytes, over the {limits.max_bytes}-byte cap", source=str(path))
+        # missing path, permission denied, EIO on /proc/self/mem: this input is lost, the others are not
+        raise UnreadableInput(exc.strerror or str(exc), source=str(path)) from None
+    if len(data) > limits.max_bytes:
+        raise LimitExceeded(f"file is over the {limits.max_bytes}-byte cap", source=str(path))
     from worker.sandbox import read_report_sandboxed
 
-    return read_report_sandboxed(path.read_bytes(), path=str(path), limits=limits)
+    return read_report_sandboxed(data, path=str(path), limits=limits)
+
+
+def _failure_line(path: Path, exc: XxgkError) -> str:
+    """``xxgk: <path>: <code>: <message>`` and the sha256 when the bytes were read."""
+    digest = f" (sha256 {exc.sha256})" if exc.sha256 else ""
+    return f"xxgk: {path}: {exc.code}: {exc.message}{digest}"
+
+
+def _failure_json(path: Path, exc: XxgkError) -> str:
+    """The ``--json`` line standing in for a record, so output lines match inputs one to one."""
+    failure = {
+        "source": {"path": str(path), "sha256": exc.sha256},
+        "error": {"error": exc.code, "message": exc.message},
+    }
+    return json.dumps(failure, ensure_ascii=False)
 
 
 def _summary(report: Report) -> str:
@@ -62,7 +85,9 @@ def _run(paths: tuple[Path, ...], as_json: bool, with_rules: bool) -> int:
             report = _read(path)
         except XxgkError as exc:
             exc.with_source(str(path), None)
-            click.echo(f"xxgk: {exc}", err=True)
+            click.echo(_failure_line(path, exc), err=True)
+            if as_json:
+                click.echo(_failure_json(path, exc))
             worst = EXIT_UNREADABLE
             continue
         if with_rules:
@@ -103,8 +128,6 @@ def check(as_json: bool, paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def rules(as_json: bool) -> None:
     """The rule table: id, severity, one-line description."""
-    import json
-
     from shared.rules import RULES
 
     if as_json:
