@@ -7,7 +7,7 @@
 Set-up: a simulated web (:mod:`bench.simweb`) whose reports carry known *seeded anomalies*
 (the faulty seed's ``t3_*`` findings), some hosts misbehaving (503 bursts, 429 + Retry-After,
 connection resets, a 412 anti-bot host, a robots.txt-disallowed draft); the real stack
-(:class:`~bench.simweb.stack.XxgkStack`) on its **own** ``redis-server`` (``127.0.0.1:6390``,
+(:class:`~bench.simweb.stack.XxgkStack`) on its **own** ``redis-server`` (a free loopback port,
 no persistence) and a fresh PostgreSQL database; Celery workers of every kind (crawl, two
 fetch, parse, alerts), beat (the sweep) and the ``xxgk relay`` process delivering webhooks to
 a receiver in this process. While pages are pending:
@@ -622,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int)
     parser.add_argument("--no-control", action="store_true")
     parser.add_argument("--only-control", action="store_true")
-    parser.add_argument("--redis-port", type=int, default=6390)
+    parser.add_argument("--redis-port", type=int, default=0, help="the private Redis (default: a free port)")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--calm", action="store_true", help="no kills, no restarts: check the harness itself")
     parser.add_argument(

@@ -23,7 +23,7 @@ not a test. The load average is printed because the figures depend on it.
     .venv/bin/python bench/document_bench.py [--repeat 9] [--ocr-repeat 1] [--kit /work/shared]
 """
 
-# ruff: noqa: PLC0415 - the OCR extra is optional: imported only when it is installed
+
 
 from __future__ import annotations
 

@@ -191,7 +191,7 @@ def redis_client() -> tuple[Any, str]:
     if _reachable("127.0.0.1", 6379):
         client = redis.Redis.from_url(REDIS_URL)
         return client, f"Redis {client.info()['redis_version']} (127.0.0.1, db 15)"
-    import fakeredis  # noqa: PLC0415 - a test extra, only needed where no Redis runs
+    import fakeredis
 
     return fakeredis.FakeRedis(), "fakeredis (no Redis reachable)"
 

@@ -85,8 +85,16 @@ APPLICATION_COLUMNS: tuple[Label, ...] = (
 )
 
 _ROWS_HEAD: tuple[Label, ...] = (
-    Label("new_received", "一、本年新收政府信息公开申请数量", ("本年新收政府信息公开申请数量", "本年新收申请数量")),
-    Label("carried_over", "二、上年结转政府信息公开申请数量", ("上年结转政府信息公开申请数量", "上年结转申请数量")),
+    Label(
+        "new_received",
+        "一、本年新收政府信息公开申请数量",
+        ("本年新收政府信息公开申请数量", "本年新收申请数量"),
+    ),
+    Label(
+        "carried_over",
+        "二、上年结转政府信息公开申请数量",
+        ("上年结转政府信息公开申请数量", "上年结转申请数量"),
+    ),
     Label("granted", "（一）予以公开", ("予以公开",)),
     Label(
         "partially_granted",
@@ -97,14 +105,22 @@ _ROWS_HEAD: tuple[Label, ...] = (
     Label("denied_law_prohibited", "2.其他法律行政法规禁止公开", ("其他法律行政法规禁止公开",)),
     Label("denied_three_safety", "3.危及“三安全一稳定”", ("危及三安全一稳定", "危及“三安全一稳定”")),
     Label("denied_third_party", "4.保护第三方合法权益", ("保护第三方合法权益",)),
-    Label("denied_internal_affairs", "5.属于三类内部事务信息", ("属于三类内部事务信息", "属于第三类内部事务信息")),
+    Label(
+        "denied_internal_affairs",
+        "5.属于三类内部事务信息",
+        ("属于三类内部事务信息", "属于第三类内部事务信息"),
+    ),
     Label("denied_process_info", "6.属于四类过程性信息", ("属于四类过程性信息", "属于第四类过程性信息")),
     Label("denied_enforcement_file", "7.属于行政执法案卷", ("属于行政执法案卷",)),
     Label("denied_query_matter", "8.属于行政查询事项", ("属于行政查询事项",)),
     Label("unavailable_not_held", "1.本机关不掌握相关政府信息", ("本机关不掌握相关政府信息",)),
     Label("unavailable_needs_creation", "2.没有现成信息需要另行制作", ("没有现成信息需要另行制作",)),
     Label("unavailable_unclear", "3.补正后申请内容仍不明确", ("补正后申请内容仍不明确",)),
-    Label("rejected_complaint", "1.信访举报投诉类申请", ("信访举报投诉类申请", "信访举报类申请", "信访投诉举报类申请")),
+    Label(
+        "rejected_complaint",
+        "1.信访举报投诉类申请",
+        ("信访举报投诉类申请", "信访举报类申请", "信访投诉举报类申请"),
+    ),
     Label("rejected_duplicate", "2.重复申请", ("重复申请",)),
     Label("rejected_publication", "3.要求提供公开出版物", ("要求提供公开出版物",)),
     Label(
@@ -140,7 +156,10 @@ APPLICATION_ROWS_2021: tuple[Label, ...] = (
     Label(
         "other_no_fee",
         "2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
-        ("申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请", "申请人逾期未按收费通知要求缴纳费用"),
+        (
+            "申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
+            "申请人逾期未按收费通知要求缴纳费用",
+        ),
     ),
     Label("other_misc", "3.其他", ("其他",)),
     *_ROWS_TAIL,
@@ -191,9 +210,7 @@ DISCLOSURE_2019: tuple[DisclosureItem, ...] = (
         _C1,
         _OLD_COUNTS,
     ),
-    DisclosureItem(
-        "licensing", Label("licensing", "行政许可"), _C5, _OLD_ITEMS, signed_fields=("change",)
-    ),
+    DisclosureItem("licensing", Label("licensing", "行政许可"), _C5, _OLD_ITEMS, signed_fields=("change",)),
     DisclosureItem(
         "other_services",
         Label("other_services", "其他对外管理服务事项"),
@@ -201,9 +218,7 @@ DISCLOSURE_2019: tuple[DisclosureItem, ...] = (
         _OLD_ITEMS,
         signed_fields=("change",),
     ),
-    DisclosureItem(
-        "punishment", Label("punishment", "行政处罚"), _C6, _OLD_ITEMS, signed_fields=("change",)
-    ),
+    DisclosureItem("punishment", Label("punishment", "行政处罚"), _C6, _OLD_ITEMS, signed_fields=("change",)),
     DisclosureItem("coercion", Label("coercion", "行政强制"), _C6, _OLD_ITEMS, signed_fields=("change",)),
     DisclosureItem(
         "fees",
@@ -257,8 +272,16 @@ TEMPLATES: dict[TemplateId, Template] = {
         application_columns=APPLICATION_COLUMNS,
         review_groups=REVIEW_GROUPS,
         review_outcomes=REVIEW_OUTCOMES,
-        markers=("本年新制作数量", "本年新公开数量", "对外公开总数量", "上一年项目数量", "其他对外管理服务事项",
-                 "政府集中采购", "采购项目数量", "第二十条第（九）项"),
+        markers=(
+            "本年新制作数量",
+            "本年新公开数量",
+            "对外公开总数量",
+            "上一年项目数量",
+            "其他对外管理服务事项",
+            "政府集中采购",
+            "采购项目数量",
+            "第二十条第（九）项",
+        ),
     ),
     "2021": Template(
         id="2021",
@@ -268,8 +291,15 @@ TEMPLATES: dict[TemplateId, Template] = {
         application_columns=APPLICATION_COLUMNS,
         review_groups=REVIEW_GROUPS,
         review_outcomes=REVIEW_OUTCOMES,
-        markers=("本年制发件数", "本年废止件数", "现行有效件数", "本年处理决定数量", "本年收费金额",
-                 "申请人无正当理由逾期不补正", "申请人逾期未按收费通知要求缴纳费用"),
+        markers=(
+            "本年制发件数",
+            "本年废止件数",
+            "现行有效件数",
+            "本年处理决定数量",
+            "本年收费金额",
+            "申请人无正当理由逾期不补正",
+            "申请人逾期未按收费通知要求缴纳费用",
+        ),
     ),
 }
 
@@ -278,7 +308,11 @@ SECTION_HEADINGS: tuple[Label, ...] = (
     Label("overview", "一、总体情况"),
     Label("active_disclosure", "二、主动公开政府信息情况"),
     Label("applications", "三、收到和处理政府信息公开申请情况"),
-    Label("reviews", "四、政府信息公开行政复议、行政诉讼情况", ("四、因政府信息公开申请行政复议、提起行政诉讼的情况",)),
+    Label(
+        "reviews",
+        "四、政府信息公开行政复议、行政诉讼情况",
+        ("四、因政府信息公开申请行政复议、提起行政诉讼的情况",),
+    ),
     Label("problems", "五、存在的主要问题及改进情况", ("五、政府信息公开工作存在的主要问题及改进情况",)),
     Label("other", "六、其他需要报告的事项"),
 )

@@ -58,7 +58,7 @@ def require_kit(path: Path) -> Path:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg  # noqa: PLC0415 - only when a PostgreSQL test runs (no driver needed otherwise)
+    import psycopg
 
     name = f"xxgk_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:

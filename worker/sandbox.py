@@ -35,7 +35,7 @@ so nothing a hostile file does to a parser's state survives it. numpy, OpenCV an
 onnxruntime are *not* preloaded: they start threads, and threads do not survive a fork.
 """
 
-# ruff: noqa: PLC0415 - the child imports the OCR hook only once it is confined
+
 
 from __future__ import annotations
 

@@ -69,11 +69,28 @@ def postgres_cpu_seconds(database: str) -> float:
     return total
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 class RedisServer:
     """A private redis-server on a loopback port, restartable, never persisted to disk."""
 
-    def __init__(self, port: int = 6390, *, workdir: Path | None = None) -> None:
-        self.port = port
+    def __init__(self, port: int = 0, *, workdir: Path | None = None) -> None:
+        # 0: a free port now, so that two runs (a bench here, CI there) never share one server
+        self.port = port or _free_port()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="xxgk-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -85,6 +102,8 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
+        if _listening(self.port):
+            raise RuntimeError(f"127.0.0.1:{self.port} is taken: refusing to share (or restart) another Redis")
         self.proc = subprocess.Popen(
             [
                 binary,

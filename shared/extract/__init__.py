@@ -14,7 +14,7 @@ from collections.abc import Callable
 from shared.errors import EmptyDocument, LimitExceeded, UnsupportedMediaType, XxgkError
 from shared.extract.blocks import Document, Paragraph, Table
 from shared.extract.limits import DEFAULT_LIMITS, ExtractLimits
-from shared.extract.sniff import sniff_media_type
+from shared.extract.sniff import DOCX, sniff_media_type
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -33,7 +33,7 @@ EXTRACTORS: dict[str, str] = {
     "text/plain": "shared.extract.text:extract_text",
     "text/markdown": "shared.extract.text:extract_text",
     "application/pdf": "shared.extract.pdf:extract_pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "shared.extract.docx:extract_docx",
+    DOCX: "shared.extract.docx:extract_docx",
     "application/msword": "shared.extract.doc:extract_doc",
     "application/vnd.ms-works": "shared.extract.doc:extract_doc",  # Kingsoft WPS (OLE)
     "image/png": "shared.extract.ocr:extract_image",

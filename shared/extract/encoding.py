@@ -188,7 +188,7 @@ def _decode_damaged(data: bytes) -> tuple[str, str]:
 
 def _charset_normalizer_guess(data: bytes) -> str | None:
     # imported here: 28 ms of import time that only non-Chinese oddities pay for
-    from charset_normalizer import from_bytes  # noqa: PLC0415
+    from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is None or not best.encoding:

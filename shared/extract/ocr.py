@@ -23,7 +23,7 @@ numpy, OpenCV and RapidOCR are imported lazily: without the extra, asking for OC
 raises :class:`~shared.errors.OcrUnavailable` naming the ``pip install`` line.
 """
 
-# ruff: noqa: PLC0415 - numpy, OpenCV and RapidOCR are an optional extra, imported only when a page needs OCR
+
 
 from __future__ import annotations
 

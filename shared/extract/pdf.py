@@ -24,7 +24,7 @@ PDFium itself can still loop or crash on crafted input, which is why
 :mod:`worker.sandbox` runs this module in a killable child process.
 """
 
-# ruff: noqa: PLC0415 - the OCR module (and its extra) is imported only when a page has no text layer
+
 
 from __future__ import annotations
 

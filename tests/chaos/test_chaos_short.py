@@ -2,7 +2,7 @@
 PostgreSQL connections — 0 pages lost, 0 duplicates, every seeded anomaly stored once and
 delivered; and the negative control (Celery's default acks, no sweep) must lose pages.
 
-Runs the harness as a subprocess (it starts its own redis-server on 127.0.0.1:6390, a fresh
+Runs the harness as a subprocess (it starts its own redis-server on a free loopback port, a fresh
 PostgreSQL database, the simulated web on 127.0.1.x and the workers) and reads its JSON.
 """
 

@@ -68,7 +68,7 @@ def main(verbose: bool) -> None:
 def _register() -> None:
     # imported for their side effect of adding commands to `main`
     # inside the function: documents imports `main` from this module, which must exist first
-    from worker.cli import documents  # noqa: F401, PLC0415
+    from worker.cli import documents  # noqa: F401
 
     for optional in ("store_commands", "crawl_commands"):
         try:

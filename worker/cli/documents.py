@@ -1,6 +1,6 @@
 """``xxgk parse``, ``xxgk check`` and ``xxgk rules``: local files, no services."""
 
-# ruff: noqa: PLC0415 - the sandbox and the rule table load only for the commands that use them,
+
 # so every other `xxgk` command (and `--help`) starts without them
 
 from __future__ import annotations

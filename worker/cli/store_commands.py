@@ -7,7 +7,7 @@ directory, created on first use); ``alerts tail`` and ``relay`` also read
 ``list`` commands print a JSON array with ``--json``.
 """
 
-# ruff: noqa: PLC0415 - commands import what they need when run, so `xxgk --help` stays fast
+
 from __future__ import annotations
 
 import json
