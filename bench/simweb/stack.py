@@ -103,7 +103,9 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed")
         if _listening(self.port):
-            raise RuntimeError(f"127.0.0.1:{self.port} is taken: refusing to share (or restart) another Redis")
+            raise RuntimeError(
+                f"127.0.0.1:{self.port} is taken: refusing to share (or restart) another Redis"
+            )
         self.proc = subprocess.Popen(
             [
                 binary,
