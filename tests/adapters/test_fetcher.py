@@ -495,3 +495,10 @@ def test_impossible_ports_are_fetch_rejected_before_robots_or_the_network(url: s
 )
 def test_retry_after_is_capped_at_a_day(value: str, expected: float | None) -> None:
     assert parse_retry_after(value, now=1_700_000_000.0) == expected
+
+
+@pytest.mark.parametrize("location", ["http://0177.0.0.1/", "http://[::1/"])
+def test_an_unparseable_redirect_target_is_rejected_not_retried(location: str) -> None:
+    fetcher = make_fetcher(lambda request: httpx.Response(302, headers={"location": location}))
+    with pytest.raises(FetchRejected):
+        fetcher.fetch("https://www.xx.gov.cn/zfxxgknb/index.html")

@@ -125,3 +125,15 @@ def test_only_the_first_512_kib_are_read() -> None:
     robots, _, _ = make((200, huge))
     assert not robots.allowed("http://www.xx.gov.cn/a/x", UA)
     assert robots.allowed("http://www.xx.gov.cn/b/x", UA)
+
+
+def test_our_own_redis_being_down_is_not_cached_as_the_sites_disallow() -> None:
+    from shared.errors import StoreUnavailable
+
+    server = RobotsServer(StoreUnavailable("redis is down"))
+    robots = RobotsCache(server, ttl_s=3600, user_agent=UA, clock=FakeClock())
+    with pytest.raises(StoreUnavailable):
+        robots.allowed("https://www.xx.gov.cn/zfxxgknb/", UA)
+    server.answer = (200, ROBOTS)  # Redis is back: the next question asks the site
+    assert robots.allowed("https://www.xx.gov.cn/zfxxgknb/", UA)
+    assert len(server.requests) == 2

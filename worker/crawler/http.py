@@ -479,6 +479,13 @@ class Fetcher:
             response = self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out: {type(exc).__name__}", source=url) from exc
+        except httpx.RemoteProtocolError as exc:
+            if "location header" in str(exc).lower():
+                # httpx builds the redirect target even when we follow redirects ourselves:
+                # an unparseable Location (octal/hex IPv4, full-width digits) is the server's
+                # fault and will not get better on a retry
+                raise FetchRejected(f"invalid redirect target: {exc}", source=url) from exc
+            raise FetchTimeout(f"connection failed: {type(exc).__name__}: {exc}", source=url) from exc
         except httpx.TransportError as exc:
             raise FetchTimeout(f"connection failed: {type(exc).__name__}: {exc}", source=url) from exc
         try:

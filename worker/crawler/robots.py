@@ -25,7 +25,13 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from shared.errors import BlockedBySite, PermanentError, PolitenessDeferred, TransientError
+from shared.errors import (
+    BlockedBySite,
+    PermanentError,
+    PolitenessDeferred,
+    StoreUnavailable,
+    TransientError,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -99,7 +105,8 @@ class RobotsCache:
     def _fetch(self, robots_url: str, now: float) -> _Entry:
         try:
             status, text = self.fetch_text(robots_url)
-        except (PolitenessDeferred, BlockedBySite):
+        except (PolitenessDeferred, BlockedBySite, StoreUnavailable):
+            # our own Redis being down says nothing about the site: do not cache a disallow
             raise
         except TransientError as exc:
             log.info("robots_unreachable", url=robots_url, error=exc.code)
