@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,7 +296,9 @@ def run_xxgk(
                 else None
             )
             results[f"pass{number}"] = metrics
-            _progress(f"xxgk pass {number}", metrics)
+            label = "xxgk-fetch-only" if fetch_only else "xxgk"
+            _save_log(args, f"{label}-pass{number}", entries)
+            _progress(f"{label} pass {number}", metrics)
     return results
 
 
@@ -437,11 +440,26 @@ def run_scrapy(
                 client.delete(key)
         metrics = pass_metrics(entries, truth, args, cpu_s=sampler.cpu_between(t0, t1), extra=extra)
         results[f"pass{number}"] = metrics
+        _save_log(args, f"{mode}-pass{number}", entries)
         _progress(f"{mode} pass {number}", metrics)
+    if os.environ.get("XXGK_BENCH_KEEP"):  # the Scrapy logs, for a post-mortem
+        print(f"kept {workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
 # --------------------------------------------------------------------------- report
+
+
+def _save_log(args: argparse.Namespace, name: str, entries: list[LogEntry]) -> None:
+    """The server's log of one pass as JSON lines (``--save-logs DIR``), for a closer look."""
+    if not args.save_logs:
+        return
+    Path(args.save_logs).mkdir(parents=True, exist_ok=True)
+    with open(Path(args.save_logs) / f"{name}.jsonl", "w", encoding="utf-8") as out:
+        for entry in entries:
+            out.write(json.dumps({f: getattr(entry, f) for f in entry.__slots__}, ensure_ascii=False) + "\n")
 
 
 def _progress(label: str, metrics: dict[str, Any]) -> None:
@@ -527,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
         child.add_argument("--idle-close", type=int, default=10)
         return scrapy_child(child.parse_args(argv[1:]))
 
+    # SIGTERM unwinds like Ctrl-C: workers, servers and databases this run made go too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--reports", type=int, default=40, help="reports per host")
@@ -550,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=SHARED_REDIS)
     parser.add_argument("--quick", action="store_true", help="10 hosts × 10 reports, 0.5 s delay")
     parser.add_argument("--json", help="write every figure here")
+    parser.add_argument("--save-logs", help="write each pass's server log here (JSON lines)")
     args = parser.parse_args(argv)
     if args.quick:
         args.hosts, args.reports, args.delay, args.retry_after = 10, 10, 0.5, 5.0
