@@ -81,6 +81,9 @@ class Settings(BaseSettings):
 
     # alerts
     webhook_max_attempts: int = 8
+    # the relay XADDs with MAXLEN ~ this (Redis trims whole nodes: up to ~100 more may stay);
+    # 0: never trimmed. ~1 KB an event: 100,000 is ~100 MB of Redis. The SQL outbox keeps them all
+    stream_max_len: int = Field(default=100_000, ge=0)
 
     @field_validator("webhook_urls", "webhook_allow", "ssrf_allow", "extra_allowed_domains", mode="before")
     @classmethod

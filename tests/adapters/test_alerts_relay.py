@@ -9,17 +9,19 @@ from datetime import date, timedelta
 
 import fakeredis
 import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 import worker.alerts.relay as relay_module
 from shared.errors import ConfigError
+from shared.settings import Settings
 from shared.store.engine import open_store
 from shared.store.ingest import ingest_document
 from shared.store.models import Delivery, OutboxEvent, utc_now
 from shared.store.outbox import add_subscription, claim_due_deliveries, new_webhook_secret, retry_deliveries
 from shared.store.queries import list_deliveries, list_events
-from tests.store_support import make_record, read_json_record, record_bytes
+from tests.store_support import add_synthetic_events, make_record, read_json_record, record_bytes
 from worker.alerts.relay import RelayConfig, relay_once, run_relay
 from worker.alerts.stream import RedisEventStream
 from worker.alerts.webhooks import RETRY_SCHEDULE_S, WebhookResponse, next_attempt_at
@@ -349,3 +351,107 @@ def test_an_absurd_webhook_retry_after_cannot_overflow_the_schedule(value):
     now = utc_now()
     at = next_attempt_at(2, WebhookResponse(429, retry_after_s=seconds), now=now, max_attempts=8)
     assert at is not None and (at - now).total_seconds() <= RETRY_SCHEDULE_S[-1] * 1.2
+
+
+# ------------------------------------------------------------------ a bounded stream
+
+
+def test_many_relay_passes_keep_the_stream_near_its_bound_and_the_newest_events(store, redis):
+    """XADD … MAXLEN ~ stream_max_len: the stream never grows past about the bound, the newest
+    events are the ones kept, and the outbox still holds (and counts published) every event."""
+    ids = add_synthetic_events(store, 1_000)
+    bound = 150
+    cfg = config(stream_max_len=bound, batch=37, webhook_urls=())
+    passes = 0
+    while relay_once(store, redis, None, config=cfg).published:
+        passes += 1
+        # ~ trims whole nodes only: a real Redis may keep up to a node (100 entries) more
+        assert redis.xlen(STREAM) <= bound + 100
+    assert passes == -(-len(ids) // 37)
+    kept = [m["id"] for _, m in RedisEventStream(redis, STREAM).iter_all()]
+    assert bound <= len(kept) <= bound + 100
+    assert kept == ids[-len(kept) :]  # the newest, in publication order
+    with store() as session:
+        events = list_events(session, limit=len(ids) + 1)
+    assert len(events) == len(ids) and all(e["published_at"] for e in events)
+
+
+def test_stream_max_len_zero_never_trims(store, redis):
+    ids = add_synthetic_events(store, 300)
+    while relay_once(store, redis, None, config=config(stream_max_len=0, webhook_urls=())).published:
+        pass
+    assert redis.xlen(STREAM) == len(ids)
+
+
+def test_the_relay_takes_its_bound_from_xxgk_stream_max_len(monkeypatch):
+    assert RelayConfig().stream_max_len == Settings().stream_max_len == 100_000
+    monkeypatch.setenv("XXGK_STREAM_MAX_LEN", "5000")
+    assert RelayConfig.from_settings(Settings()).stream_max_len == 5000
+    monkeypatch.setenv("XXGK_STREAM_MAX_LEN", "-1")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_a_reader_can_tell_the_stream_was_trimmed_past_its_position(redis):
+    events = RedisEventStream(redis, STREAM, max_len=100)
+    first = events.publish_many([message(n) for n in range(10)])
+    batch = events.read(first[0], block_ms=None)
+    assert [m["id"] for _, m in batch.entries] == [f"e{n:03d}" for n in range(1, 10)]
+    assert not batch.trimmed
+    later = events.publish_many([message(n) for n in range(10, 500)])
+    assert 100 <= redis.xlen(STREAM) <= 200
+    batch = events.read(first[-1], block_ms=None)
+    # e009 is gone, and e010… with it: the reader is told, and goes on from the oldest kept
+    assert batch.trimmed
+    assert batch.entries[0][0] == redis.xrange(STREAM, count=1)[0][0].decode()
+    assert events.read(later[-1], block_ms=None) == ([], False)
+    assert not events.read("0", block_ms=None, count=5).trimmed
+
+
+def message(n):
+    return {"id": f"e{n:03d}", "type": "report.anomalous", "payload": {"year": 2021}}
+
+
+@pytest.mark.parametrize("bound", [100, 0])
+def test_alerts_tail_warns_when_it_fell_behind_a_trim(monkeypatch, sqlite_url, bound):
+    """A tail slower than the relay by more than the bound skips what was trimmed, and says so
+    on stderr (stdout stays one event per line); ``alerts list`` reads the outbox instead.
+    Untrimmed (bound 0), the same slow tail misses nothing and warns of nothing."""
+    from click.testing import CliRunner
+
+    import worker.cli.store_commands as store_commands
+    from shared.settings import get_settings
+    from worker.cli import main
+
+    client = fakeredis.FakeRedis()
+    events = RedisEventStream(client, STREAM, max_len=bound)
+    events.publish_many([message(n) for n in range(150)])
+    real_read = RedisEventStream.read
+    reads = []
+
+    def slow_reader(self, last_id, **kw):
+        if reads:  # between two reads the relay publishes 300 more: the tail's next ones are trimmed
+            events.publish_many([message(n) for n in range(150, 450)])
+        reads.append(last_id)
+        return real_read(self, last_id, **kw)
+
+    monkeypatch.setattr(RedisEventStream, "read", slow_reader)
+    monkeypatch.setattr(store_commands, "_redis_client", lambda: client)
+    monkeypatch.setenv("XXGK_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["alerts", "tail", "--from-start", "--count", "101", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    shown = [json.loads(line)["id"] for line in result.stdout.splitlines()]
+    if not bound:
+        assert shown == [f"e{n:03d}" for n in range(101)]
+        assert result.stderr == ""
+        return
+    [(_, oldest)] = client.xrange(STREAM, count=1)
+    oldest_kept = oldest[b"id"].decode()
+    assert shown == [f"e{n:03d}" for n in range(100)] + [oldest_kept]
+    assert oldest_kept > "e100"  # e100… were trimmed before the tail got to them
+    (warning,) = result.stderr.splitlines()
+    assert "no longer holds" in warning and "(event e099)" in warning and "xxgk alerts list" in warning

@@ -30,6 +30,7 @@ BAD = [
     ("XXGK_TOWNSHIP_DEADLINE_MMDD", "13-45", "MM-DD"),
     ("XXGK_TOWNSHIP_DEADLINE_MMDD", "02-30", "MM-DD"),
     ("XXGK_TOWNSHIP_DEADLINE_MMDD", "0220", "MM-DD"),
+    ("XXGK_STREAM_MAX_LEN", "-1", "greater than or equal to 0"),
 ]
 
 

@@ -4,11 +4,13 @@ One pass (:func:`relay_once`) does two things:
 
 1. **Publish.** Claim up to ``batch`` unpublished outbox rows (``FOR UPDATE SKIP
    LOCKED`` on PostgreSQL, so several relays share work; on SQLite run one
-   relay), XADD each to ``xxgk:events``, plan one delivery per webhook endpoint
-   that wants it (subscriptions + the catch-all ``XXGK_WEBHOOK_URLS``), mark the
-   rows published, commit. Killed before the commit, the rows stay unpublished
-   and are added to the stream again on restart — same ``id``, so consumers
-   deduplicate. Embedded mode (no Redis): there is no stream, so the rows are
+   relay), XADD each to ``xxgk:events`` with ``MAXLEN ~ XXGK_STREAM_MAX_LEN`` (the
+   stream keeps about the newest that many; the outbox keeps all), plan one
+   delivery per webhook endpoint that wants it (subscriptions + the catch-all
+   ``XXGK_WEBHOOK_URLS``), mark the rows published, commit. Killed before the
+   commit, the rows stay unpublished and are added to the stream again on
+   restart — same ``id``, so consumers deduplicate. Embedded mode (no Redis):
+   there is no stream, so the rows are
    *not* marked published — a row is published only once it is in
    ``xxgk:events``. Their deliveries are still planned (webhooks work without
    Redis), and the row is marked held (``outbox.last_error``) so the next pass
@@ -39,7 +41,7 @@ from sqlmodel import Session, col, select
 
 from shared.errors import StoreUnavailable
 from shared.logging import get_logger
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.store.engine import SessionFactory
 from shared.store.models import Delivery, OutboxEvent, Subscription, utc_now
 from shared.store.outbox import (
@@ -100,6 +102,8 @@ class RelayStats:
 class RelayConfig:
     batch: int = DEFAULT_BATCH
     stream: str = EVENTS_STREAM
+    # XADD … MAXLEN ~ this; 0: never trim (default: XXGK_STREAM_MAX_LEN's)
+    stream_max_len: int = Settings.model_fields["stream_max_len"].default
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
     max_attempts: int = 8
@@ -114,6 +118,7 @@ class RelayConfig:
             webhook_urls=tuple(settings.webhook_urls),
             webhook_secret=settings.webhook_secret,
             max_attempts=settings.webhook_max_attempts,
+            stream_max_len=settings.stream_max_len,
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -152,7 +157,8 @@ def publish_pending(session_factory: SessionFactory, redis: Any, *, config: Rela
             return stats
         if redis is not None:
             # before the commit: a crash in between re-publishes (at least once), never loses
-            RedisEventStream(redis, config.stream).publish_many([event_message(e) for e in events])
+            stream = RedisEventStream(redis, config.stream, max_len=config.stream_max_len)
+            stream.publish_many([event_message(e) for e in events])
         now = utc_now()
         stats.planned = plan_deliveries(
             session,

@@ -386,7 +386,11 @@ def _event_line(message: dict[str, Any]) -> str:
 
 
 @alerts.command("tail")
-@click.option("--from-start", is_flag=True, help="replay the whole stream first")
+@click.option(
+    "--from-start",
+    is_flag=True,
+    help="replay what the stream still holds first (about the newest XXGK_STREAM_MAX_LEN events)",
+)
 @click.option("--count", type=int, default=None, help="stop after this many events")
 @click.option("--json", "as_json", is_flag=True, help="one JSON event per line")
 @click.option("--stream", default=None, hidden=True)
@@ -394,7 +398,11 @@ def _event_line(message: dict[str, Any]) -> str:
 def alerts_tail(
     from_start: bool, count: int | None, as_json: bool, stream: str | None, block_ms: int
 ) -> None:
-    """Follow the event stream (XREAD BLOCK); embedded mode follows the outbox instead."""
+    """Follow the event stream (XREAD BLOCK); embedded mode follows the outbox instead.
+
+    The stream is trimmed to about XXGK_STREAM_MAX_LEN events: falling further behind than
+    that (a paused terminal, a slow pipe) skips the trimmed ones, and tail says so on stderr.
+    The outbox keeps every event: ``xxgk alerts list`` shows them."""
     client = _redis_client()
     shown = 0
 
@@ -410,9 +418,18 @@ def alerts_tail(
 
             events = RedisEventStream(client, stream or EVENTS_STREAM)
             last = "0" if from_start else "$"
+            last_event = None
             while True:
-                for entry_id, message in events.read(last, block_ms=block_ms):
-                    last = entry_id
+                batch = events.read(last, block_ms=block_ms)
+                if batch.trimmed:
+                    click.echo(
+                        f"xxgk: warning: the stream no longer holds entry {last} (event {last_event}):"
+                        " it was trimmed past (XXGK_STREAM_MAX_LEN), so events after it may be missing"
+                        " here; `xxgk alerts list` reads the outbox, which has them all",
+                        err=True,
+                    )
+                for entry_id, message in batch.entries:
+                    last, last_event = entry_id, message.get("id")
                     if show(message):
                         return
         else:
@@ -448,7 +465,9 @@ def _tail_outbox(from_start: bool, show: Callable[[dict[str, Any]], bool]) -> No
 @click.option("--unpublished", is_flag=True, help="only events the relay has not published yet")
 @click.option("--limit", type=int, default=100, show_default=True)
 def alerts_list(as_json: bool, event_type: str | None, unpublished: bool, limit: int) -> None:
-    """Events in the outbox, newest first, with their delivery state."""
+    """Events in the outbox, newest first, with their delivery state.
+
+    The outbox is the complete log: events trimmed from the stream (XXGK_STREAM_MAX_LEN) are here."""
     from shared.store.queries import list_events
 
     with _open_store()() as session:
