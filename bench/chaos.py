@@ -68,13 +68,17 @@ class Mode:
     timeout_s: float
     control_timeout_s: float
     kill_beat: bool
+    # Redis is restarted at 35 % of the pages or this long into the crawl; PostgreSQL at 55 % or this
+    # long after Redis — whichever comes first
+    redis_after_s: float = 10.0
+    pg_after_s: float = 8.0
 
 
 SHORT = Mode(
     hosts=6,
     reports=14,
     delay_s=0.25,
-    kill_every_s=(3.0, 6.0),
+    kill_every_s=(2.0, 4.0),
     timeout_s=150,
     control_timeout_s=60,
     kill_beat=False,
@@ -87,6 +91,8 @@ LONG = Mode(
     timeout_s=1500,
     control_timeout_s=600,
     kill_beat=True,
+    redis_after_s=240.0,
+    pg_after_s=120.0,
 )
 
 
@@ -317,8 +323,14 @@ def run_once(
         timeout = mode.control_timeout_s if control else mode.timeout_s
         deadline = started + timeout
         next_kill = started + rng.uniform(*mode.kill_every_s)
-        kill_cycle = list(KILLED_KINDS) + (["beat"] if mode.kill_beat and not control else [])
-        rng.shuffle(kill_cycle)
+        # every kind once, in a random order, before any kind a second time
+        first = list(dict.fromkeys(KILLED_KINDS)) + (["beat"] if mode.kill_beat and not control else [])
+        rest = [kind for kind in KILLED_KINDS if KILLED_KINDS.count(kind) > 1][
+            : len(KILLED_KINDS) - len(first)
+        ]
+        rng.shuffle(first)
+        rng.shuffle(rest)
+        kill_cycle = first + rest
         kill_index = 0
         restarts: list[tuple[float, str]] = []
         redis_restarted = pg_dropped = False
@@ -350,12 +362,12 @@ def run_once(
             if calm and now - last_change > 15:
                 chaos.note(f"calm run: no progress for 15 s; states {states}")
                 break
-            # Redis at 35 % of the pages (or 10 s into the crawl), PostgreSQL at 55 % (or 8 s after Redis)
+            # Redis at 35 % of the pages (or redis_after_s in), PostgreSQL at 55 % (or pg_after_s later)
             if (
                 chaos_due
                 and not calm
                 and not redis_restarted
-                and (at_rest >= 0.35 * expected or now - started > 10)
+                and (at_rest >= 0.35 * expected or now - started > mode.redis_after_s)
             ):
                 chaos.note(f"Redis killed and restarted (queues: {stack.queue_lengths()})")
                 redis_server.restart(down_s=1.0)
@@ -365,7 +377,7 @@ def run_once(
                 and not calm
                 and redis_restarted
                 and not pg_dropped
-                and (at_rest >= 0.55 * expected or now - redis_at > 8)
+                and (at_rest >= 0.55 * expected or now - redis_at > mode.pg_after_s)
             ):
                 terminated = stack.sql(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -613,7 +625,13 @@ def passed(result: dict[str, Any]) -> bool:
     )
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so that every worker, server and database this run made goes too."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
+    exit_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--short", action="store_true", help="the CI-sized run (about two minutes with the control)"
