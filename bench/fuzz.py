@@ -53,7 +53,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 KIT = REPO.parent / "shared"
-LOCAL_DATA = REPO / "bench" / "simweb" / "data"
 CARRIERS = ("html", "text", "docx", "pdf", "doc")
 # share of each carrier in a run (DOC is the bonus: the issue asks for HTML, text, DOCX, PDF)
 WEIGHTS = {"html": 30, "text": 25, "docx": 20, "pdf": 20, "doc": 5}
@@ -181,9 +180,11 @@ class Seeds:
 
 
 def load_seeds() -> Seeds:
-    """The reference kit's seed documents and corpus when beside the checkout, else the bench copies."""
+    """The reference kit's seeds and corpus when beside the checkout, then the simulated web's seeds."""
+    from bench.simweb.portal import SeedBodies
+
     found: dict[str, list[bytes]] = {c: [] for c in CARRIERS}
-    roots = [KIT / "seeds" / "docs", KIT / "seeds", KIT / "corpus" / "raw", LOCAL_DATA]
+    roots = [KIT / "seeds" / "docs", KIT / "seeds", KIT / "corpus" / "raw"]
     suffixes = {
         ".html": "html",
         ".htm": "html",
@@ -204,6 +205,8 @@ def load_seeds() -> Seeds:
             if carrier == "pdf" and len(data) > 400_000:
                 continue  # scans: OCR is not what we fuzz here (and rapidocr may be absent)
             found[carrier].append(data)
+    for carrier, data in SeedBodies.load().documents():
+        found[carrier].append(data)
     if not found["text"]:
         found["text"] = [h.decode("utf-8", "ignore").encode() for h in found["html"]]
     return Seeds(**found)

@@ -10,14 +10,16 @@ slots included), each with the pages a 政府信息公开年报 column really ha
 - **Hanweb-style** hosts (odd index): ``/col/colC/index.html`` with ``?uid=…&pageNum=k`` pages
   linked by 首页/上一页/下一页/尾页; detail pages at ``/art/Y/M/D/art_C_D.html``; attachments behind
   ``onclick="window.open('/module/download/downfile.jsp?…filename=….pdf')"``.
-- Report bodies are seed reports (``data/``) with a unique agency name per report, so every
+- Report bodies are seed reports (the demo's documents, :func:`worker.demo.pages.document`, and
+  two renderings of our own in ``data/``) with a unique agency name per report, so every
   report is its own filer; one in five is the faulty seed (its ``t3_*`` anomalies are the
   *seeded anomalies*), one in four reports is only an attachment (DOCX, or the faulty PDF).
 - One host in five is GBK (labelled ``gb2312``, agency names with GBK-only characters such as
   堃 and 镕); four in five send ``ETag``/``Last-Modified`` and answer conditional GETs with 304;
   one in ten asks for a ``Crawl-delay``; one in seven links a draft that robots.txt disallows.
 
-Nothing here does I/O except reading the seed files in ``data/``; the server
+Nothing here does I/O except reading the seed files; the list and detail pages come from the
+demo's page makers (:mod:`worker.demo.pages`). The server
 (:mod:`bench.simweb.server`) serves what this module builds, and the benchmarks judge crawlers
 against :meth:`Portal.truth`.
 """
@@ -35,6 +37,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from worker.demo import pages as demo_pages
+from worker.demo.pages import ListItem, content_type_meta, document
+
+# the seeds the demo does not bundle: the clean report as HTML, the faulty one as PDF
 DATA_DIR = Path(__file__).with_name("data")
 
 # the anomalies the faulty seed carries (checked by tests/unit/test_simweb.py against the rules)
@@ -166,23 +172,37 @@ def page_key(target: str) -> str:
 # --------------------------------------------------------------------------- seed bodies
 
 
+UTF8_META = "<meta charset='utf-8'>"
+
+
 @dataclass(frozen=True)
 class SeedBodies:
     clean_html: str
     faulty_html: str
-    faulty_gbk_html: str  # decoded text of the GBK seed
+    faulty_gbk_html: str  # the faulty seed as a GBK site labels it (served encoded as GBK)
     clean_docx: bytes
     faulty_pdf: bytes
 
     @classmethod
     def load(cls, data_dir: Path = DATA_DIR) -> SeedBodies:
+        faulty_html = document("duantan_2020.html").decode("utf-8")
         return cls(
             clean_html=(data_dir / "clean_2021.html").read_text("utf-8"),
-            faulty_html=(data_dir / "faulty_2019.html").read_text("utf-8"),
-            faulty_gbk_html=(data_dir / "faulty_2019_gbk.html").read_bytes().decode("gbk"),
-            clean_docx=(data_dir / "clean_2021.docx").read_bytes(),
+            faulty_html=faulty_html,
+            faulty_gbk_html=faulty_html.replace(UTF8_META, content_type_meta("gbk")),
+            clean_docx=document("guanpo_2023.docx"),
             faulty_pdf=(data_dir / "faulty_2019.pdf").read_bytes(),
         )
+
+    def documents(self) -> list[tuple[str, bytes]]:
+        """Every seed as (carrier, bytes as served): the inputs the fuzz harness mutates."""
+        return [
+            ("docx", self.clean_docx),
+            ("html", self.clean_html.encode("utf-8")),
+            ("html", self.faulty_html.encode("utf-8")),
+            ("pdf", self.faulty_pdf),
+            ("html", self.faulty_gbk_html.encode("gbk")),
+        ]
 
 
 # the seed's own town, replaced by the generated one; the agency the parser reads, and its year
@@ -207,41 +227,24 @@ def render_docx(template: bytes, old: str, new: str) -> bytes:
 # --------------------------------------------------------------------------- page makers
 
 
-def _content_type(encoding: str) -> str:
-    return f"text/html; charset={_charset_label(encoding)}"
-
-
-def _charset_label(encoding: str) -> str:
-    return "gb2312" if encoding == "gbk" else "utf-8"
-
-
 def _html(text: str, encoding: str) -> bytes:
     return text.encode(encoding)
 
 
-def trs_list_page(
-    *, site: str, items: list[tuple[str, str, str]], page: int, pages: int, encoding: str
-) -> str:
+def trs_list_page(*, site: str, items: list[ListItem], page: int, pages: int, encoding: str) -> str:
     """A TRS WCM list page: the pager is only a ``createPageHTML`` call (no links to other pages)."""
-    lis = "\n".join(
-        f'<li><a href="{href}" target="_blank" title="{title}">{title}</a><span>{date}</span></li>'
-        for title, href, date in items
+    return demo_pages.trs_list_page(
+        site_name=site,
+        column="政府信息公开年报",
+        items=items,
+        page=page,
+        pages=pages,
+        head_meta=content_type_meta(encoding) + "\n",
+        breadcrumb=(
+            '<div class="position">当前位置：<a href="/">首页</a> &gt; '
+            "政府信息公开 &gt; 政府信息公开年报</div>"
+        ),
     )
-    return f"""<!DOCTYPE html>
-<html><head><meta http-equiv="Content-Type" content="text/html; charset={_charset_label(encoding)}">
-<title>政府信息公开年报_{site}</title>
-<meta name="SiteName" content="{site}"><meta name="ColumnName" content="政府信息公开年报">
-</head><body>
-<div class="position">当前位置：<a href="/">首页</a> &gt; 政府信息公开 &gt; 政府信息公开年报</div>
-<div class="list"><ul>
-{lis}
-</ul>
-<div class="page"><script type="text/javascript">
-var countPage = {pages}//共多少页
-createPageHTML({pages}, {page}, "index", "html");
-</script></div></div>
-<div class="footer">主办单位：{site}办公室</div>
-</body></html>"""
 
 
 def hanweb_list_page(
@@ -249,16 +252,12 @@ def hanweb_list_page(
     site: str,
     column: int,
     uid: int,
-    items: list[tuple[str, str, str]],
+    items: list[ListItem],
     page: int,
     pages: int,
     encoding: str,
 ) -> str:
     """A Hanweb list page: rows in a table and a 首页/上一页/下一页/尾页 pager (``pageNum`` links)."""
-    rows = "\n".join(
-        f'<tr><td><a href="{href}" target="_blank" title="{title}">{title}</a></td><td>{date}</td></tr>'
-        for title, href, date in items
-    )
 
     def href(n: int) -> str:
         return (
@@ -271,38 +270,24 @@ def hanweb_list_page(
     if page < pages:
         pager.append(f'<a href="{href(page + 1)}">下一页</a>')
     pager.append(f'<a href="{href(pages)}">尾页</a>')
-    return f"""<html><head>
-<meta http-equiv="Content-Type" content="text/html; charset={_charset_label(encoding)}">
-<title>政府信息公开年报-{site}</title></head><body>
-<div class="bt-position">您当前的位置：<a href="/">首页</a> &gt; 信息公开 &gt; 政府信息公开年报</div>
-<table class="list" id="{uid}">{rows}</table>
-<div class="default_pgPanel">{" ".join(pager)} <span>共{pages}页</span></div>
-<div class="footer">{site} 版权所有</div>
-</body></html>"""
-
-
-def attachment_detail_page(
-    *, site: str, title: str, href: str, name: str, published: str, encoding: str, onclick: bool
-) -> str:
-    """A detail page whose body is only "see the attachment"."""
-    link = (
-        f'<a href="javascript:void(0)" onclick="window.open(\'{href}\')">{name}</a>'
-        if onclick
-        else f'<a href="{href}">{name}</a>'
+    return demo_pages.table_list_page(
+        site_name=site,
+        column="政府信息公开年报",
+        items=items,
+        encoding=encoding,
+        breadcrumb=(
+            '<div class="bt-position">您当前的位置：<a href="/">首页</a> &gt; '
+            "信息公开 &gt; 政府信息公开年报</div>"
+        ),
+        pager=f'<div class="default_pgPanel">{" ".join(pager)} <span>共{pages}页</span></div>',
+        table_id=uid,
+        new_window=True,
     )
-    return f"""<html><head>
-<meta http-equiv="Content-Type" content="text/html; charset={_charset_label(encoding)}">
-<meta name="ArticleTitle" content="{title}"><meta name="PubDate" content="{published}">
-<meta name="SiteName" content="{site}">
-<title>{title}</title></head><body>
-<h1>{title}</h1><div class="info">发布日期：{published}</div>
-<div class="content"><p>现将{title}予以公布，详见附件。</p>
-<p>附件：{link}</p></div></body></html>"""
 
 
 def noise_page(*, title: str, encoding: str) -> str:
     return (
-        f'<html><head><meta http-equiv="Content-Type" content="{_content_type(encoding)}">'
+        f"<html><head>{content_type_meta(encoding)}"
         f"<title>{title}</title></head><body><h1>{title}</h1><p>为做好相关工作，现将有关事项通知如下。</p>"
         "</body></html>"
     )
@@ -310,7 +295,7 @@ def noise_page(*, title: str, encoding: str) -> str:
 
 def home_page(*, site: str, entry: str, encoding: str) -> str:
     return (
-        f'<html><head><meta http-equiv="Content-Type" content="{_content_type(encoding)}">'
+        f"<html><head>{content_type_meta(encoding)}"
         f"<title>{site}</title></head><body><h1>{site}</h1>"
         f'<a href="{entry}">政府信息公开年报</a></body></html>'
     )
@@ -358,7 +343,7 @@ def build_host(config: PortalConfig, index: int, seeds: SeedBodies) -> HostSite:
     host.pages["/index.html"] = Page(home, html_type, "home", site_updated)
 
     # reports, newest first
-    items: list[tuple[str, str, str]] = []
+    items: list[ListItem] = []
     for j in range(config.reports_per_host):
         serial = index * config.reports_per_host + j
         published = _published(index, serial)
@@ -390,8 +375,8 @@ def build_host(config: PortalConfig, index: int, seeds: SeedBodies) -> HostSite:
                 body, doc_type = render_docx(seeds.clean_docx, CLEAN_TOWN, f"{town}镇"), DOCX_TYPE
             title = f"{agency}{year}年政府信息公开工作年度报告"
             host.pages[page_key(doc_path)] = Page(body, doc_type, "attachment", published)
-            detail_html = attachment_detail_page(
-                site=host.name,
+            detail_html = demo_pages.attachment_detail_page(
+                site_name=host.name,
                 title=title,
                 href=doc_path,
                 name=f"{title}.{carrier}",
@@ -409,14 +394,14 @@ def build_host(config: PortalConfig, index: int, seeds: SeedBodies) -> HostSite:
                 agency, year, rules = f"{town}{CLEAN_SUFFIX}", CLEAN_YEAR, ()
                 text = seeds.clean_html.replace(CLEAN_TOWN, f"{town}镇")
                 if gbk:
-                    text = text.replace("<meta charset='utf-8'>", "<meta charset='gb2312'>")
+                    text = text.replace(UTF8_META, "<meta charset='gb2312'>")
             title = f"{agency}{year}年政府信息公开工作年度报告"
             host.pages[detail] = Page(_html(text, encoding), html_type, "report", published)
             host.reports.append(ReportTruth(detail, detail, "html", agency, year, rules))
         items.append((title, detail, date_text))
 
     # a notice or two among the reports, and a robots-disallowed draft on some hosts
-    listing: list[tuple[str, str, str]] = []
+    listing: list[ListItem] = []
     per_page = max(config.list_page_size, 1)
     noise_serial = 0
     for start in range(0, len(items), per_page):

@@ -38,6 +38,20 @@ def _agency_filter(agency: str) -> Any:
     return or_(col(Agency.name).contains(agency), col(Agency.key).contains(normalise_agency_name(agency)))
 
 
+def _where_year_agency_region(
+    stmt: Any, year_column: Any, *, year: int | None, agency: str | None, region: str | None
+) -> Any:
+    """The filters reports and findings share: a year, an agency (name or key, substring) and a
+    region code prefix; ``Agency`` must be joined."""
+    if year is not None:
+        stmt = stmt.where(year_column == year)
+    if agency:
+        stmt = stmt.where(_agency_filter(agency))
+    if region:
+        stmt = stmt.where(col(Agency.region_code).startswith(region))
+    return stmt
+
+
 def _agency_dict(agency: Agency | None) -> dict[str, Any]:
     if agency is None:
         return {"agency": None, "agency_id": None, "level": None, "region_code": None}
@@ -69,12 +83,7 @@ def list_reports(
         .join(open_findings, open_findings.c.report_id == col(StoredReport.id), isouter=True)
         .order_by(col(StoredReport.year).desc(), col(Agency.name), col(StoredReport.id))
     )
-    if year is not None:
-        stmt = stmt.where(StoredReport.year == year)
-    if agency:
-        stmt = stmt.where(_agency_filter(agency))
-    if region:
-        stmt = stmt.where(col(Agency.region_code).startswith(region))
+    stmt = _where_year_agency_region(stmt, StoredReport.year, year=year, agency=agency, region=region)
     if limit:
         stmt = stmt.limit(limit)
     return [
@@ -193,12 +202,7 @@ def list_findings(
     )
     if not include_resolved:
         stmt = stmt.where(col(FindingRecord.resolved_at).is_(None))
-    if year is not None:
-        stmt = stmt.where(FindingRecord.year == year)
-    if agency:
-        stmt = stmt.where(_agency_filter(agency))
-    if region:
-        stmt = stmt.where(col(Agency.region_code).startswith(region))
+    stmt = _where_year_agency_region(stmt, FindingRecord.year, year=year, agency=agency, region=region)
     if rule:
         stmt = stmt.where(FindingRecord.rule == rule)
     if severity:

@@ -32,17 +32,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
+
+from worker.demo.pages import (
+    ListItem,
+    attachment_detail_page,
+    document,
+    table_list_page,
+    trs_list_page,
+)
 
 DEFAULT_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")
 
 BodyFn = Callable[[int], bytes]  # edition -> bytes
-
-
-def _data(name: str) -> bytes:
-    return resources.files("worker.demo").joinpath("data", name).read_bytes()
 
 
 # --------------------------------------------------------------------------- routes
@@ -86,30 +89,25 @@ def _trs_list_page(
     *,
     site_name: str,
     column: str,
-    items: list[tuple[str, str, str]],
+    items: list[ListItem],
     page: int,
     pages: int,
     encoding: str = "utf-8",
 ) -> bytes:
     """A TRS WCM list page: the pager is only a ``createPageHTML`` call (no links)."""
-    lis = "\n".join(
-        f'<li><a href="{href}" target="_blank" title="{title}">{title}</a><span>{date}</span></li>'
-        for title, href, date in items
+    breadcrumb = (
+        f'<div class="header"><a href="/">{site_name}</a> &gt; '
+        f'<a href="/xxgk/">政府信息公开</a> &gt; {column}</div>'
     )
-    html = f"""<!DOCTYPE html>
-<html><head><meta charset="{encoding}"><title>{column}_{site_name}</title>
-<meta name="SiteName" content="{site_name}"><meta name="ColumnName" content="{column}">
-</head><body>
-<div class="header"><a href="/">{site_name}</a> &gt; <a href="/xxgk/">政府信息公开</a> &gt; {column}</div>
-<div class="list"><ul>
-{lis}
-</ul>
-<div class="page"><script type="text/javascript">
-var countPage = {pages}//共多少页
-createPageHTML({pages}, {page}, "index", "html");
-</script></div></div>
-<div class="footer">主办单位：{site_name}办公室</div>
-</body></html>"""
+    html = trs_list_page(
+        site_name=site_name,
+        column=column,
+        items=items,
+        page=page,
+        pages=pages,
+        head_meta=f'<meta charset="{encoding}">',
+        breadcrumb=breadcrumb,
+    )
     return html.encode(encoding)
 
 
@@ -117,15 +115,12 @@ def _linked_list_page(
     *,
     site_name: str,
     column: str,
-    items: list[tuple[str, str, str]],
+    items: list[ListItem],
     next_href: str | None,
     prev_href: str | None,
     encoding: str,
 ) -> bytes:
     """A list page with plain 上一页/下一页 links (encoded as the site is)."""
-    lis = "\n".join(
-        f'<tr><td><a href="{href}">{title}</a></td><td>{date}</td></tr>' for title, href, date in items
-    )
     pager = " ".join(
         part
         for part in (
@@ -134,15 +129,14 @@ def _linked_list_page(
         )
         if part
     )
-    charset_label = "gb2312" if encoding.lower() in ("gbk", "gb2312", "gb18030") else encoding
-    html = f"""<html><head>
-<meta http-equiv="Content-Type" content="text/html; charset={charset_label}">
-<title>{column}-{site_name}</title></head><body>
-<div class="position">当前位置：首页 &gt; 信息公开 &gt; {column}</div>
-<table class="list">{lis}</table>
-<div class="pager">{pager}</div>
-<div class="footer">{site_name} 版权所有</div>
-</body></html>"""
+    html = table_list_page(
+        site_name=site_name,
+        column=column,
+        items=items,
+        encoding=encoding,
+        breadcrumb=f'<div class="position">当前位置：首页 &gt; 信息公开 &gt; {column}</div>',
+        pager=f'<div class="pager">{pager}</div>',
+    )
     return html.encode(encoding)
 
 
@@ -150,16 +144,16 @@ def _attachment_detail_page(
     *, site_name: str, title: str, attachment_href: str, attachment_name: str, published: str, encoding: str
 ) -> bytes:
     """A detail page whose body is only "see the attachment", linked via ``onclick``."""
-    charset_label = "gb2312" if encoding.lower() in ("gbk", "gb2312", "gb18030") else encoding
-    html = f"""<html><head>
-<meta http-equiv="Content-Type" content="text/html; charset={charset_label}">
-<meta name="ArticleTitle" content="{title}"><meta name="PubDate" content="{published}">
-<meta name="SiteName" content="{site_name}">
-<title>{title}</title></head><body>
-<h1>{title}</h1><div class="info">发布日期：{published}</div>
-<div class="content"><p>现将{title}予以公布，详见附件。</p>
-<p>附件：<a href="javascript:void(0)" onclick="window.open('{attachment_href}')">{attachment_name}</a></p>
-</div></body></html>"""
+    html = attachment_detail_page(
+        site_name=site_name,
+        title=title,
+        href=attachment_href,
+        name=attachment_name,
+        published=published,
+        encoding=encoding,
+        onclick=True,
+        break_before_close=True,
+    )
     return html.encode(encoding)
 
 
@@ -182,7 +176,7 @@ def _notice_page(text: str) -> bytes:
 
 def _edited_chengjiao(edition: int) -> bytes:
     """城郊乡's 2020 report; in edition 2 the 行政许可 decisions quietly change 241 → 245."""
-    data = _data("chengjiao_2020_gbk.html")
+    data = document("chengjiao_2020_gbk.html")
     if edition >= 2:
         data = data.replace(
             "<td colspan='1'>241</td>".encode("gbk"), "<td colspan='1'>245</td>".encode("gbk")
@@ -363,7 +357,7 @@ def _routes() -> list[dict[str, Route]]:
             utf8,
             _utc(2021, 1, 12),
         ),
-        REPORT_PATHS["duantan_2020"]: _static(_data("duantan_2020.html"), utf8, _utc(2021, 1, 12)),
+        REPORT_PATHS["duantan_2020"]: _static(document("duantan_2020.html"), utf8, _utc(2021, 1, 12)),
         SSRF_REDIRECT_PATH: Route(body=lambda _e: b"", status=302, location=SSRF_REDIRECT_TARGET),
         # the Location is filled in per request: the same address, another port
         SSRF_PORT_REDIRECT_PATH: Route(
@@ -455,7 +449,7 @@ def _routes() -> list[dict[str, Route]]:
             _utc(2021, 1, 25),
         ),
         REPORT_PATHS["guzhen_cgj_2020"]: _static(
-            _data("guzhen_cgj_2020.pdf"), "application/pdf", _utc(2021, 1, 25)
+            document("guzhen_cgj_2020.pdf"), "application/pdf", _utc(2021, 1, 25)
         ),
         "/col/col4322/index.html": _static(
             _linked_list_page(
@@ -496,7 +490,7 @@ def _routes() -> list[dict[str, Route]]:
             _utc(2024, 1, 25),
         ),
         REPORT_PATHS["guanpo_2023"]: _static(
-            _data("guanpo_2023.docx"),
+            document("guanpo_2023.docx"),
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             _utc(2024, 1, 25),
         ),
@@ -516,7 +510,7 @@ def _routes() -> list[dict[str, Route]]:
             _utc(2022, 1, 25),
         ),
         REPORT_PATHS["zhengzhuangzi_2021"]: _static(
-            _data("zhengzhuangzi_2021.html"), utf8, _utc(2022, 1, 25)
+            document("zhengzhuangzi_2021.html"), utf8, _utc(2022, 1, 25)
         ),
     }
     challenge = Route(
