@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     season_months: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3])
     # a claimed page is someone's for this long; after it the sweep hands it to another worker
     fetch_lease_s: int = 300
+    # one fetch task works its host's due pages for this long at most, then leaves a follow-up
+    fetch_batch_s: float = 120.0
     # a page fetched but not ingested for this long is re-enqueued by the sweep
     stuck_after_s: int = 900
     sweep_interval_s: float = 60.0

@@ -12,8 +12,17 @@ Errors follow the tree in :mod:`shared.errors`: a :class:`~shared.errors.Permane
 is recorded on the page (``failed``/``blocked``, with the reason) and the stage finishes;
 a :class:`~shared.errors.TransientError` is recorded (``last_error``, when to try again)
 and re-raised so the driver retries it later (``retry_after_s`` when the server or the
-politeness gate said how long). One HTTP request per fetch stage, and no stage ever sleeps
-for politeness: a busy host is a retry after the time the gate names.
+politeness gate said how long).
+
+The fetch stage works a *host*, not a page (:func:`fetch_host`): it owns the host (one owner
+per host across every worker, :class:`~worker.crawler.politeness.HostOwnership`), fetches the
+page it was sent for and then the host's other due pages one after another, each after the
+politeness delay, for up to ``host_batch_s``; then it hands the host back and leaves one
+follow-up for what is left. A message for a host someone already works is dropped at once:
+the owner takes that page too. One message per host instead of one per page bouncing off a
+busy host is what lets a few threads keep every host busy at the politeness bound
+(BENCHMARKS.md, "Crawl and pipeline"). Waits longer than the fetcher sleeps for (Retry-After,
+a long Crawl-delay, backoff, an open circuit) end the batch with a delayed follow-up.
 """
 
 from __future__ import annotations
@@ -27,9 +36,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import sqlalchemy.exc
 from sqlmodel import Session
 
 from shared.errors import (
@@ -45,6 +55,9 @@ from shared.settings import Settings
 from shared.store import crawl_state
 from shared.store.crawl_state import ATTACHMENT, BLOCKED, FAILED, FETCHED, LISTING, PARSED, REPORT, PageSpec
 from shared.store.models import Page, Site
+
+if TYPE_CHECKING:
+    from worker.crawler.politeness import HostOwnership
 
 log = get_logger(__name__)
 
@@ -80,6 +93,7 @@ class FollowUp:
 
     stage: Stage
     target: int | None = None
+    delay_s: float = 0.0  # not before this many seconds from now
 
 
 @dataclass
@@ -106,6 +120,11 @@ class PipelineConfig:
     max_page_attempts: int = 5
     max_retry_delay_s: float = 600
     extra_allowed_domains: tuple[str, ...] = ()
+    # one fetch stage works its host this long at most, then leaves a follow-up (fairness, shutdown)
+    host_batch_s: float = 120.0
+    # host ownership lapses this long after the owner last renewed it (a killed worker's hosts
+    # are free again after this); renewed before every request
+    host_claim_ttl_s: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
@@ -119,7 +138,16 @@ class PipelineConfig:
             max_page_attempts=settings.max_page_attempts,
             max_retry_delay_s=settings.max_retry_delay_s,
             extra_allowed_domains=tuple(settings.extra_allowed_domains),
+            host_batch_s=settings.fetch_batch_s,
+            # longer than the longest sleep before a request plus a normal response
+            host_claim_ttl_s=max(15.0, 2 * politeness_wait_s(settings) + settings.fetch_timeout_s),
         )
+
+
+def politeness_wait_s(settings: Settings) -> float:
+    """How long a fetch sleeps for its host's turn before giving the page back for later: a few
+    delays (the next page of the host it works), never so long that a thread idles for minutes."""
+    return min(10.0, 3 * settings.politeness_delay_s)
 
 
 def revisit_interval_s(now: datetime, config: PipelineConfig) -> float:
@@ -196,9 +224,14 @@ def discover_site(session: Session, site_id: int, *, now: datetime, force: bool 
     if site is None:
         return StageResult("missing_site", site_id)
     due = crawl_state.seed_site(session, site, now=now, force=force)
+    # one fetch per host: it works the host's other due pages too
+    first_per_host: dict[str, int] = {}
+    for page_id, host in sorted(crawl_state.hosts_of_pages(session, due).items()):
+        first_per_host.setdefault(host, page_id)
     session.commit()
     log.info("site_discovery_started", site_id=site_id, site=site.name, due_pages=len(due), force=force)
-    return StageResult("seeded", site_id, [FollowUp("fetch", page_id) for page_id in due], {"due": len(due)})
+    follow_ups = [FollowUp("fetch", page_id) for page_id in sorted(first_per_host.values())]
+    return StageResult("seeded", site_id, follow_ups, {"due": len(due)})
 
 
 def discover_sites(session: Session, *, now: datetime, force: bool = False) -> StageResult:
@@ -313,7 +346,9 @@ def fetch_page(
         return StageResult(state, page_id, detail={"error": exc.code, "message": exc.message})
 
     revisit = next_visit(now, config)
-    if result.not_modified:
+
+    def unchanged(outcome: str, **log_fields: Any) -> StageResult:
+        """A 304 or the very same bytes: nothing to ingest, note the validators and the revisit."""
         crawl_state.record_unchanged(
             session,
             page_id,
@@ -324,8 +359,11 @@ def fetch_page(
             keep_state=page.state == FAILED,
         )
         session.commit()
-        log.info("page_not_modified", page_id=page_id, url=page.url)
-        return StageResult("not_modified", page_id)
+        log.info(f"page_{outcome}", page_id=page_id, url=page.url, **log_fields)
+        return StageResult(outcome, page_id)
+
+    if result.not_modified:
+        return unchanged("not_modified")
 
     try:
         key = archive.put(result.content)
@@ -349,18 +387,7 @@ def fetch_page(
         error.retry_after_s = wait
         raise error from exc
     if have_copy and key == page.sha256:
-        crawl_state.record_unchanged(
-            session,
-            page_id,
-            now=now,
-            next_fetch_at=revisit,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            keep_state=page.state == FAILED,
-        )
-        session.commit()
-        log.info("page_unchanged", page_id=page_id, url=page.url, sha256=key)
-        return StageResult("unchanged", page_id)
+        return unchanged("unchanged", sha256=key)
 
     follow_ups: list[FollowUp] = []
     new_links = out_of_scope = 0
@@ -414,6 +441,142 @@ def fetch_page(
         out_of_scope=out_of_scope,
     )
     return StageResult("fetched", page_id, follow_ups, {"new_links": new_links, "kind": page.kind})
+
+
+def fetch_host(
+    session: Session,
+    page_id: int,
+    fetcher: FetcherLike,
+    archive: ArchiveLike,
+    hosts: HostOwnership,
+    *,
+    clock: Callable[[], datetime],
+    config: PipelineConfig,
+    emit: Callable[[FollowUp], None] | None = None,
+    on_page: Callable[[StageResult], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> StageResult:
+    """Work the host of page ``page_id``: that page, then the host's other due pages (listings
+    first), one :func:`fetch_page` after another, while we own the host and for at most
+    ``config.host_batch_s``.
+
+    The fetcher sleeps for the host's turn between pages (the politeness gate still decides
+    every request). ``emit`` gets follow-ups as they arise — ingests at once, and one fetch per
+    *other* host that got new links; the result's follow-ups are what is left for later: at
+    most one fetch of this host, delayed until its next page is due (a retry, Retry-After).
+    ``on_page`` sees each page's :func:`fetch_page` result (progress output)."""
+    page = session.get(Page, page_id)
+    session.rollback()  # no transaction stays open across a request
+    if page is None:
+        return StageResult("skipped_missing", page_id)
+    host = page.host
+    token = hosts.claim_host(host, ttl_s=config.host_claim_ttl_s)
+    if token is None:
+        # someone works this host: their loop takes this page too (and looks again when done)
+        log.debug("host_busy", page_id=page_id, host=host)
+        return StageResult("host_busy", page_id)
+    started = time.monotonic()
+    later: list[FollowUp] = []
+
+    def send(follow_up: FollowUp) -> None:
+        (emit or later.append)(follow_up)
+
+    outcomes: dict[str, int] = {}
+    tried: list[int] = []
+    told_hosts = {host}
+    deferred: tuple[int, float] | None = None
+    stopped = "done"
+    current: int | None = page_id
+    try:
+        while current is not None:
+            tried.append(current)
+            try:
+                result = fetch_page(session, current, fetcher, archive, now=clock(), config=config)
+            except PolitenessDeferred as exc:
+                # a wait longer than the fetcher sleeps for: Retry-After, backoff, an open circuit
+                deferred = (current, exc.retry_after_s or config.max_retry_delay_s)
+                stopped = "deferred"
+                break
+            except StoreUnavailable:
+                raise  # our store or archive, not the host: the whole stage is retried
+            except TransientError as exc:
+                # recorded on the page with its retry time; the gate has backed the host off
+                outcomes[exc.code] = outcomes.get(exc.code, 0) + 1
+            except (XxgkError, sqlalchemy.exc.SQLAlchemyError):
+                raise  # store trouble is run_stage's to map (a retry), not this page's fault
+            except Exception as exc:
+                # a bug on one page must not stop its host: record it there and go on
+                session.rollback()
+                _record_page_crash(session, current, exc, now=clock(), config=config)
+                outcomes["crashed"] = outcomes.get("crashed", 0) + 1
+            else:
+                outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+                _route_follow_ups(session, result.follow_ups, send, told_hosts)
+                session.rollback()  # on SQLite even a read holds the write lock
+                if on_page is not None:
+                    on_page(result)
+            if should_stop():
+                stopped = "shutdown"
+                break
+            if time.monotonic() - started >= config.host_batch_s:
+                stopped = "budget"
+                break
+            if not hosts.renew_host(host, token, ttl_s=config.host_claim_ttl_s):
+                stopped = "ownership_lapsed"  # a slow request outlived the claim; the new owner goes on
+                token = None
+                break
+            current = crawl_state.next_due_page_id(session, host=host, now=clock(), skip=tried)
+            session.rollback()
+    finally:
+        if token is not None:
+            hosts.release_host(host, token)
+    if stopped != "ownership_lapsed":
+        continuation = _continuation(session, host, clock(), config, deferred)
+        session.rollback()
+        if continuation is not None:
+            later.append(continuation)
+    log.info(
+        "host_worked",
+        host=host,
+        pages=len(tried),
+        outcomes=outcomes,
+        stopped=stopped,
+        seconds=round(time.monotonic() - started, 2),
+        next_in_s=round(later[-1].delay_s, 2) if later and later[-1].stage == "fetch" else None,
+    )
+    return StageResult(stopped, page_id, later, {"pages": len(tried), "outcomes": outcomes, "host": host})
+
+
+def _route_follow_ups(
+    session: Session, follow_ups: list[FollowUp], send: Callable[[FollowUp], None], told_hosts: set[str]
+) -> None:
+    """Ingests go out at once; new pages of the host being worked are this batch's own work, and
+    of every other host one page is enough to set its owner going."""
+    new_pages = [f.target for f in follow_ups if f.stage == "fetch" and f.target is not None]
+    hosts_of = crawl_state.hosts_of_pages(session, new_pages) if new_pages else {}
+    for follow_up in follow_ups:
+        if follow_up.stage == "fetch" and follow_up.target is not None:
+            page_host = hosts_of.get(follow_up.target)
+            if page_host is None or page_host in told_hosts:
+                continue
+            told_hosts.add(page_host)
+        send(follow_up)
+
+
+def _continuation(
+    session: Session, host: str, now: datetime, config: PipelineConfig, deferred: tuple[int, float] | None
+) -> FollowUp | None:
+    """The one follow-up a finished batch leaves for its host. Looked up *after* the host was
+    handed back, so a page whose message found the host busy a moment ago is not stranded."""
+    if deferred is not None:
+        page_id, wait_s = deferred
+        # longer waits are the page's next_fetch_at in SQL, picked up by the sweep
+        return FollowUp("fetch", page_id, delay_s=wait_s) if wait_s <= config.max_retry_delay_s else None
+    due = crawl_state.next_due_page_id(session, host=host, now=now)
+    if due is not None:
+        return FollowUp("fetch", due)
+    soon = crawl_state.soonest_pending(session, host=host, now=now, within_s=config.max_retry_delay_s)
+    return None if soon is None else FollowUp("fetch", soon[0], delay_s=soon[1])
 
 
 # --------------------------------------------------------------------------- ingesting
@@ -524,9 +687,10 @@ def sweep_stuck(session: Session, *, now: datetime, config: PipelineConfig) -> S
 
     Covers every loss Celery cannot: a worker killed mid-task (its lease expires), a
     message lost with a Redis restart, a publish that failed after commit, a task acked
-    after an error. Also dispatches the revisits that have come due."""
+    after an error. Also dispatches the revisits that have come due. One fetch per host: the
+    fetch stage works all of a host's due pages."""
     stale = now - timedelta(seconds=config.stuck_after_s)
-    fetch_ids = crawl_state.due_page_ids(session, now=now, stale_before=stale, limit=config.sweep_batch)
+    fetch_ids = crawl_state.due_pages_by_host(session, now=now, stale_before=stale, limit=config.sweep_batch)
     ingest_ids = crawl_state.stuck_fetched_page_ids(session, stale_before=stale, limit=config.sweep_batch)
     session.rollback()  # read-only
     if fetch_ids or ingest_ids:
@@ -565,20 +729,24 @@ def check_missing(session: Session, *, today: date, check: Callable[..., Any] | 
 class PipelineResources:
     """What the stages need, built once per process by whoever drives them.
 
-    ``fetcher``/``relay``/``check`` may be factories' products built lazily (a parse worker
-    never needs a fetcher)."""
+    ``fetcher``/``hosts``/``relay``/``check`` may be factories' products built lazily (a parse
+    worker never needs a fetcher). ``should_stop`` turns true when the process is shutting
+    down: a fetch batch then stops after its current page."""
 
     session_factory: Callable[[], Session]
     archive: ArchiveLike
     config: PipelineConfig
     fetcher_factory: Callable[[], FetcherLike] | None = None
+    hosts_factory: Callable[[], HostOwnership] | None = None
     today: Callable[[], date] = beijing_today
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     read: ReadFn | None = None
     ingest: IngestFn | None = None  # default: shared.store.ingest.ingest_document
     relay: Callable[[], Any] | None = None
     check: Callable[..., Any] | None = None
+    should_stop: Callable[[], bool] = lambda: False
     _fetcher: FetcherLike | None = field(default=None, repr=False)
+    _hosts: HostOwnership | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -590,40 +758,32 @@ class PipelineResources:
                 self._fetcher = self.fetcher_factory()
             return self._fetcher
 
+    @property
+    def hosts(self) -> HostOwnership:
+        """Who works which host; without a factory, this process is the only fetcher."""
+        with self._lock:
+            if self._hosts is None:
+                if self.hosts_factory is not None:
+                    self._hosts = self.hosts_factory()
+                else:
+                    from worker.crawler.politeness import LocalPolitenessGate
 
-class SpacedFromEnd:
-    """A politeness gate whose delay runs from the *end* of each request, as Nutch and Heritrix count it.
-
-    The gate spaces request *starts* on its own clock; the server sees each request a few
-    milliseconds after the start was granted, and not always the same few, so two arrivals
-    could land slightly closer than the delay. Releasing with ``retry_after_s = delay`` pushes the
-    host's next start to at least ``release + delay``: the server never sees two requests closer
-    than the delay, whatever the network does (the cost: spacing is delay + response time)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def acquire(self, host: str, **kw: Any) -> Any:
-        return self.inner.acquire(host, **kw)
-
-    def release(self, lease: Any, *, outcome: Any = "ok", retry_after_s: float | None = None) -> None:
-        spacing = max(retry_after_s or 0.0, float(getattr(lease, "delay_s", 0.0) or 0.0))
-        self.inner.release(lease, outcome=outcome, retry_after_s=spacing or None)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+                    self._hosts = LocalPolitenessGate()
+            return self._hosts
 
 
 def build_resources(
     settings: Settings,
     *,
     gate: Any | None = None,
-    politeness_wait_s: float = 0.0,
+    politeness_wait: float | None = None,
     session_factory: Callable[[], Session] | None = None,
 ) -> PipelineResources:
     """Wire the real adapters from settings: the store, the archive, the sandboxed reader, and a
-    fetcher (built on first use) whose politeness gate is Redis-backed unless ``gate`` is given
-    (the embedded mode passes a :class:`~worker.crawler.politeness.LocalPolitenessGate`)."""
+    fetcher (built on first use) whose politeness gate — also the host ownership — is
+    Redis-backed unless ``gate`` is given (the embedded mode passes a
+    :class:`~worker.crawler.politeness.LocalPolitenessGate`). ``politeness_wait``: how long a
+    fetch sleeps for its host's turn (default :func:`politeness_wait_s`)."""
     from functools import partial
 
     from shared.extract import ExtractLimits
@@ -633,31 +793,40 @@ def build_resources(
 
     if session_factory is None:
         _engine, session_factory = open_store(settings.database_url)
+    wait_s = politeness_wait_s(settings) if politeness_wait is None else politeness_wait
+    gates: list[Any] = [] if gate is None else [gate]
+    gate_lock = threading.Lock()
+
+    def make_gate() -> Any:
+        with gate_lock:
+            if not gates:
+                if not settings.redis_url:
+                    raise RuntimeError("no politeness gate: set XXGK_REDIS_URL or pass a local gate")
+                import redis
+
+                from worker.crawler.politeness import RedisPolitenessGate
+
+                client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+                # a lease outlives the longest legitimate exchange (the fetcher's deadline is 5×
+                # the timeout), and no longer: a killed worker blocks its host only this long
+                gates.append(
+                    RedisPolitenessGate(
+                        client, delay_s=settings.politeness_delay_s, lease_ttl_s=6 * settings.fetch_timeout_s
+                    )
+                )
+            return gates[0]
 
     def make_fetcher() -> FetcherLike:
         from worker.crawler.http import build_fetcher
 
-        politeness = gate
-        if politeness is None:
-            if not settings.redis_url:
-                raise RuntimeError("no politeness gate: set XXGK_REDIS_URL or pass a local gate")
-            import redis
-
-            from worker.crawler.politeness import RedisPolitenessGate
-
-            client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-            # a lease outlives the longest legitimate exchange (the fetcher's deadline is 5× the
-            # timeout), and no longer: a killed worker blocks its host only this long
-            politeness = RedisPolitenessGate(
-                client, delay_s=settings.politeness_delay_s, lease_ttl_s=6 * settings.fetch_timeout_s
-            )
-        return build_fetcher(settings, SpacedFromEnd(politeness), politeness_wait_s=politeness_wait_s)
+        return build_fetcher(settings, make_gate(), politeness_wait_s=wait_s)
 
     return PipelineResources(
         session_factory=session_factory,
         archive=ArchiveStore(settings.archive_dir),
         config=PipelineConfig.from_settings(settings),
         fetcher_factory=make_fetcher,
+        hosts_factory=make_gate,
         read=partial(read_report_sandboxed, limits=ExtractLimits.from_settings(settings)),
         relay=make_relay(settings, session_factory),
     )
@@ -690,11 +859,18 @@ STAGES: tuple[str, ...] = ("discover", "discover_all", "fetch", "ingest", "sweep
 
 
 def run_stage(
-    resources: PipelineResources, stage: str, target: int | None = None, *, force: bool = False
+    resources: PipelineResources,
+    stage: str,
+    target: int | None = None,
+    *,
+    force: bool = False,
+    emit: Callable[[FollowUp], None] | None = None,
+    on_page: Callable[[StageResult], None] | None = None,
 ) -> StageResult:
     """Run one stage in its own session. Store outages and write conflicts become
-    :class:`~shared.errors.TransientError` (retry); any other exception is a bug and propagates."""
-    import sqlalchemy.exc
+    :class:`~shared.errors.TransientError` (retry); any other exception is a bug and propagates.
+    ``emit``: where a long stage (a fetch batch) sends follow-ups as soon as they arise;
+    ``on_page``: sees each page a fetch batch fetched."""
 
     now = resources.clock()
     if stage == "alerts":
@@ -707,8 +883,17 @@ def run_stage(
             if stage == "discover_all":
                 return discover_sites(session, now=now, force=force)
             if stage == "fetch" and target is not None:
-                return fetch_page(
-                    session, target, resources.fetcher, resources.archive, now=now, config=resources.config
+                return fetch_host(
+                    session,
+                    target,
+                    resources.fetcher,
+                    resources.archive,
+                    resources.hosts,
+                    clock=resources.clock,
+                    config=resources.config,
+                    emit=emit,
+                    on_page=on_page,
+                    should_stop=resources.should_stop,
                 )
             if stage == "ingest" and target is not None:
                 return ingest_page(
@@ -745,27 +930,41 @@ def record_crash(resources: PipelineResources, stage: str, target: int | None, e
     type in ``last_error`` (revisited as usual), and the crash is logged with its url and sha256.
 
     Never raises: this runs where the alternative is a dead worker thread."""
+    if stage not in ("fetch", "ingest") or target is None:
+        error = f"internal_error: {type(exc).__name__}: {exc}"
+        log.error("stage_crashed", stage=stage, target=target, error=error, exc_info=exc)
+        return
+    try:
+        with resources.session_factory() as session:
+            now, config = resources.clock(), resources.config
+            _record_page_crash(session, target, exc, now=now, config=config, stage=stage)
+    except Exception as record_exc:
+        log.error("stage_crash_unrecorded", stage=stage, target=target, error=repr(record_exc), exc_info=exc)
+
+
+def _record_page_crash(
+    session: Session,
+    page_id: int,
+    exc: BaseException,
+    *,
+    now: datetime,
+    config: PipelineConfig,
+    stage: str = "fetch",
+) -> None:
     error = f"internal_error: {type(exc).__name__}: {exc}"
     url = sha256 = None
     try:
-        if stage in ("fetch", "ingest") and target is not None:
-            with resources.session_factory() as session:
-                page = session.get(Page, target)
-                if page is not None:
-                    url, sha256 = page.url, page.sha256
-                    now = resources.clock()
-                    crawl_state.record_failure(
-                        session,
-                        target,
-                        now=now,
-                        state=FAILED,
-                        error=error,
-                        next_fetch_at=next_visit(now, resources.config),
-                    )
-                    session.commit()
+        page = session.get(Page, page_id)
+        if page is not None:
+            url, sha256 = page.url, page.sha256
+            crawl_state.record_failure(
+                session, page_id, now=now, state=FAILED, error=error, next_fetch_at=next_visit(now, config)
+            )
+            session.commit()
     except Exception as record_exc:
-        log.error("stage_crash_unrecorded", stage=stage, target=target, error=repr(record_exc))
-    log.error("stage_crashed", stage=stage, target=target, url=url, sha256=sha256, error=error, exc_info=exc)
+        session.rollback()
+        log.error("stage_crash_unrecorded", stage=stage, target=page_id, error=repr(record_exc))
+    log.error("stage_crashed", stage=stage, target=page_id, url=url, sha256=sha256, error=error, exc_info=exc)
 
 
 # --------------------------------------------------------------------------- in-process driver
@@ -807,7 +1006,7 @@ class InProcessPipeline:
         self,
         resources: PipelineResources,
         *,
-        workers: int = 4,
+        workers: int = 8,
         max_retries: int = 50,
         force: bool = False,
         on_result: Callable[[str, StageResult], None] | None = None,
@@ -831,9 +1030,8 @@ class InProcessPipeline:
                     if self._alerts_queued:
                         continue  # one relay pass covers every event written before it runs
                     self._alerts_queued = True
-                heapq.heappush(
-                    self._queue, _Job(time.monotonic() + delay_s, next(self._seq), follow_up, retries)
-                )
+                due = time.monotonic() + max(delay_s, follow_up.delay_s)
+                heapq.heappush(self._queue, _Job(due, next(self._seq), follow_up, retries))
             self._cond.notify_all()
 
     def run(self, *, timeout_s: float | None = None) -> RunStats:
@@ -887,7 +1085,14 @@ class InProcessPipeline:
     def _run_job(self, job: _Job) -> None:
         stage, target = job.follow_up.stage, job.follow_up.target
         try:
-            result = run_stage(self.resources, stage, target, force=self.force)
+            result = run_stage(
+                self.resources,
+                stage,
+                target,
+                force=self.force,
+                emit=lambda follow_up: self.submit([follow_up]),
+                on_page=self._page_fetched,
+            )
         except TransientError as exc:
             self.stats.retries += 1
             if job.retries >= self.max_retries:
@@ -908,10 +1113,18 @@ class InProcessPipeline:
             self.stats.count(stage, "crashed")
             record_crash(self.resources, stage, target, exc)
             return
+        if stage == "fetch":
+            # the pages were counted one by one (_page_fetched); this was the host's batch
+            stage = "host"
         self.stats.count(stage, result.outcome)
         if self.on_result is not None:
             self.on_result(stage, result)
         self.submit(result.follow_ups)
+
+    def _page_fetched(self, result: StageResult) -> None:
+        self.stats.count("fetch", result.outcome)
+        if self.on_result is not None:
+            self.on_result("fetch", result)
 
 
 __all__ = [
@@ -925,6 +1138,7 @@ __all__ = [
     "check_missing",
     "discover_site",
     "discover_sites",
+    "fetch_host",
     "fetch_page",
     "ingest_page",
     "next_visit",

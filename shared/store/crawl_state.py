@@ -2,7 +2,7 @@
 
 The SQL store, not Redis, is the source of truth for every URL (reliability.md §1.7):
 Celery messages carry page ids only, and anything a lost message leaves behind is found
-again here by :func:`due_page_ids` / :func:`stuck_fetched_page_ids` (the sweep).
+again here by :func:`due_pages_by_host` / :func:`stuck_fetched_page_ids` (the sweep).
 
 A page's life::
 
@@ -382,29 +382,69 @@ def record_ingested(
 # --------------------------------------------------------------------------- the sweep
 
 
-def due_page_ids(session: Session, *, now: datetime, stale_before: datetime, limit: int) -> list[int]:
-    """Pages that should be fetched now and that no message may be carrying any more:
+def _due(now: datetime, stale_before: datetime | None = None) -> Any:
+    """Not awaiting ingest, and due: ``next_fetch_at`` passed, or never set (a new page) — for
+    the sweep only once unclaimed since ``stale_before`` (its message may still be on its way)."""
+    never_claimed = sa.and_(col(Page.next_fetch_at).is_(None), col(Page.state) == DISCOVERED)
+    if stale_before is not None:
+        never_claimed = sa.and_(never_claimed, col(Page.state_changed_at) <= stale_before)
+    return sa.and_(col(Page.state) != FETCHED, sa.or_(col(Page.next_fetch_at) <= now, never_claimed))
+
+
+def due_pages_by_host(session: Session, *, now: datetime, stale_before: datetime, limit: int) -> list[int]:
+    """One page per host that has pages to fetch now and that no message may be carrying any more
+    (the fetch stage works the rest of the host's due pages itself):
 
     * at rest and due for their revisit (``next_fetch_at`` passed);
     * ``discovered`` with an expired lease (a worker died mid-fetch);
     * ``discovered`` and never claimed since ``stale_before`` (the message was lost)."""
+    first = sa.func.min(col(Page.id))
     statement = (
-        select(col(Page.id))
-        .where(col(Page.state) != FETCHED)
-        .where(
-            sa.or_(
-                col(Page.next_fetch_at) <= now,
-                sa.and_(
-                    col(Page.next_fetch_at).is_(None),
-                    col(Page.state) == DISCOVERED,
-                    col(Page.state_changed_at) <= stale_before,
-                ),
-            )
-        )
-        .order_by(col(Page.next_fetch_at).is_(None), col(Page.next_fetch_at), col(Page.id))
-        .limit(limit)
+        select(first).where(_due(now, stale_before)).group_by(col(Page.host)).order_by(first).limit(limit)
     )
     return [int(i) for i in session.exec(statement).all() if i is not None]
+
+
+def next_due_page_id(session: Session, *, host: str, now: datetime, skip: Iterable[int] = ()) -> int | None:
+    """The host's next page to fetch now: list pages first (they lead to the rest), then oldest."""
+    statement = (
+        select(col(Page.id))
+        .where(col(Page.host) == host, _due(now))
+        .order_by(sa.case((col(Page.kind) == LISTING, 0), else_=1), col(Page.id))
+        .limit(1)
+    )
+    skipped = list(skip)
+    if skipped:
+        statement = statement.where(col(Page.id).not_in(skipped))
+    found = session.exec(statement).first()
+    return None if found is None else int(found)
+
+
+def hosts_of_pages(session: Session, page_ids: Sequence[int]) -> dict[int, str]:
+    """``{page id: host}`` for the pages that exist."""
+    if not page_ids:
+        return {}
+    rows = session.exec(select(col(Page.id), col(Page.host)).where(col(Page.id).in_(list(page_ids)))).all()
+    return {int(page_id): host for page_id, host in rows if page_id is not None}
+
+
+def soonest_pending(
+    session: Session, *, host: str, now: datetime, within_s: float
+) -> tuple[int, float] | None:
+    """``(page id, seconds from now)`` of the host's page that comes due first within ``within_s``:
+    a retry after a transient error, a lease about to lapse, a revisit."""
+    statement = (
+        select(col(Page.id), col(Page.next_fetch_at))
+        .where(col(Page.host) == host, col(Page.state) != FETCHED)
+        .where(col(Page.next_fetch_at) > now, col(Page.next_fetch_at) <= now + timedelta(seconds=within_s))
+        .order_by(col(Page.next_fetch_at), col(Page.id))
+        .limit(1)
+    )
+    row = session.exec(statement).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    due_at = row[1] if row[1].tzinfo is not None else row[1].replace(tzinfo=now.tzinfo)
+    return int(row[0]), max((due_at - now).total_seconds(), 0.0)
 
 
 def stuck_fetched_page_ids(session: Session, *, stale_before: datetime, limit: int) -> list[int]:

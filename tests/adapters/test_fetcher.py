@@ -441,12 +441,19 @@ def test_robots_disallow_is_blocked_and_nothing_is_requested() -> None:
 
 
 def test_robots_crawl_delay_becomes_the_hosts_spacing() -> None:
-    handler, _ = robots_site("User-agent: *\nCrawl-delay: 10\n")
+    handler, requested = robots_site("User-agent: *\nCrawl-delay: 10\n")
     t = FakeTime()
     gate = LocalPolitenessGate(2.0, clock=t.clock, sleep=t.sleep)
     fetcher = build_fetcher(settings(), gate, transport=httpx.MockTransport(handler))
-    fetcher.fetch(URL)  # robots.txt, then a wait for the page's turn: work done is not thrown away
-    assert t.now == 1_000_002.0  # robots.txt itself went out under the default spacing
+    # the Crawl-delay learnt from robots.txt already spaces the page from robots.txt itself
+    # (the page comes back later; robots.txt is cached, so nothing is fetched twice)
+    with pytest.raises(PolitenessDeferred) as caught:
+        fetcher.fetch(URL)
+    assert caught.value.retry_after_s == 10.0
+    assert requested == ["/robots.txt"]
+    t.sleep(10.0)
+    fetcher.fetch(URL)
+    assert len(requested) == 2
     with pytest.raises(PolitenessDeferred) as caught:
         fetcher.fetch(URL)
     assert caught.value.retry_after_s == 10.0

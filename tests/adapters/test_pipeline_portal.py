@@ -194,7 +194,7 @@ def test_ssrf_links_and_redirects_to_private_addresses_are_refused_and_recorded(
             ssrf_allow=portal.allow_list,
             politeness_delay_s=DELAY_S,
         )
-        resources = build_resources(settings, gate=LocalPolitenessGate(DELAY_S), politeness_wait_s=2.0)
+        resources = build_resources(settings, gate=LocalPolitenessGate(DELAY_S), politeness_wait=2.0)
         # the scope lets every one of them through, so the SSRF guard is what must refuse
         domains = (portal.host(0), "127.0.0.1", "10.0.0.8", "169.254.169.254", "localhost")
         with resources.session_factory() as session:

@@ -145,11 +145,7 @@ def _crawl_in_process(settings, site_ids: list[int], timeout_s: float) -> None: 
     from worker.crawler.politeness import LocalPolitenessGate
     from worker.pipeline import FollowUp, InProcessPipeline, build_resources
 
-    resources = build_resources(
-        settings,
-        gate=LocalPolitenessGate(settings.politeness_delay_s),
-        politeness_wait_s=min(10.0, 3 * settings.politeness_delay_s),
-    )
+    resources = build_resources(settings, gate=LocalPolitenessGate(settings.politeness_delay_s))
     pipeline = InProcessPipeline(resources, force=True)
 
     def show(stage: str, result) -> None:  # type: ignore[no-untyped-def]

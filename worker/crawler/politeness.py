@@ -9,11 +9,14 @@ same state machine in-process, for the embedded mode (``xxgk demo``).
 
 Per host:
 
-- ``acquire`` succeeds only when no unexpired lease is held and ``now >= next_at``; it then takes
+- ``acquire`` succeeds only when no unexpired lease is held, ``now >= next_at`` and
+  ``now >= ended_at + delay``, where ``delay = max(delay_s, robots Crawl-delay)`` is the spacing
+  in force *now* (a Crawl-delay learnt from robots.txt applies to the gap after the robots.txt
+  request itself) and ``ended_at`` is when the last request to the host ended: the server never
+  sees two requests closer than the delay, whatever the network adds to either. It then takes
   the lease (expires after ``lease_ttl_s``, so a killed worker never blocks a host for good) and
-  sets ``next_at = now + delay``, where ``delay = max(delay_s, robots Crawl-delay)``;
-  otherwise it raises :class:`~shared.errors.PolitenessDeferred` with ``retry_after_s``, or,
-  given ``wait_s``, sleeps for short waits first.
+  sets ``next_at = now + delay``; otherwise it raises :class:`~shared.errors.PolitenessDeferred`
+  with ``retry_after_s``, or, given ``wait_s``, sleeps for short waits first.
 - ``release(outcome="ok")`` frees the lease and resets the failure count.
   ``"error"``/``"throttled"`` (timeouts, 5xx, 429, anti-bot pages) count a consecutive failure
   and push ``next_at`` to at least ``now + delay·2^failures`` (capped at ``max_backoff_s``) and
@@ -95,6 +98,20 @@ class PolitenessGate(Protocol):
     ) -> None: ...
 
 
+class HostOwnership(Protocol):
+    """Who works a host right now (one fetch batch at a time per host, across every worker)."""
+
+    def claim_host(self, host: str, *, ttl_s: float) -> str | None:
+        """A token when the host was free (ours for ``ttl_s``), else ``None``."""
+        ...
+
+    def renew_host(self, host: str, token: str, *, ttl_s: float) -> bool:
+        """Extend our ownership; ``False`` when it lapsed (someone else may own the host now)."""
+        ...
+
+    def release_host(self, host: str, token: str) -> None: ...
+
+
 def _host_key(host: str) -> str:
     return host.strip().lower().rstrip(".")
 
@@ -144,6 +161,7 @@ class _HostState:
     failures: int = 0
     open_until: float = 0.0
     touched_at: float = 0.0
+    ended_at: float = 0.0
 
 
 class LocalPolitenessGate(_WaitingGate):
@@ -165,6 +183,7 @@ class LocalPolitenessGate(_WaitingGate):
         self.sleep = sleep
         self.monotonic = monotonic or clock
         self._hosts: dict[str, _HostState] = {}
+        self._owners: dict[str, tuple[str, float]] = {}  # host -> (token, until)
         self._lock = threading.Lock()
 
     def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
@@ -176,8 +195,9 @@ class LocalPolitenessGate(_WaitingGate):
             delay = max(self.policy.delay_s, state.crawl_delay_s)
             if state.lease and state.lease_until > now:
                 return max(state.next_at - now, min(state.lease_until - now, delay)), "busy"
-            if state.next_at > now:
-                return state.next_at - now, "circuit open" if state.open_until > now else "not yet"
+            ready_at = max(state.next_at, state.ended_at + delay)
+            if ready_at > now:
+                return ready_at - now, "circuit open" if state.open_until > now else "not yet"
             token = uuid.uuid4().hex
             state.lease, state.lease_until = token, now + self.policy.lease_ttl_s
             state.next_at, state.touched_at = now + delay, now
@@ -191,6 +211,7 @@ class LocalPolitenessGate(_WaitingGate):
             state = self._hosts.setdefault(lease.host, _HostState())
             if state.lease == lease.token:
                 state.lease, state.lease_until = None, 0.0
+            state.ended_at = now
             delay = max(self.policy.delay_s, state.crawl_delay_s)
             if outcome == "ok":
                 state.failures, state.open_until = 0, 0.0
@@ -228,6 +249,34 @@ class LocalPolitenessGate(_WaitingGate):
             state = self._hosts.get(_host_key(host))
             return {} if state is None else {k: getattr(state, k) for k in _HostState.__slots__}
 
+    # host ownership (see the module docstring)
+
+    def claim_host(self, host: str, *, ttl_s: float) -> str | None:
+        with self._lock:
+            host, now = _host_key(host), self.clock()
+            held = self._owners.get(host)
+            if held is not None and held[1] > now:
+                return None
+            token = uuid.uuid4().hex
+            self._owners[host] = (token, now + ttl_s)
+            return token
+
+    def renew_host(self, host: str, token: str, *, ttl_s: float) -> bool:
+        with self._lock:
+            host, now = _host_key(host), self.clock()
+            held = self._owners.get(host)
+            if held is None or held[0] != token or held[1] <= now:
+                return False
+            self._owners[host] = (token, now + ttl_s)
+            return True
+
+    def release_host(self, host: str, token: str) -> None:
+        with self._lock:
+            host = _host_key(host)
+            held = self._owners.get(host)
+            if held is not None and held[0] == token:
+                del self._owners[host]
+
 
 def _policy_fields(policy: PolitenessPolicy) -> dict[str, Any]:
     return {name: getattr(policy, name) for name in PolitenessPolicy.__slots__}
@@ -245,11 +294,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 ACQUIRE_LUA = (
     _NOW_MS
     + """
-local h = redis.call('HMGET', KEYS[1], 'lease', 'lease_until', 'next_at', 'crawl_delay_ms', 'open_until')
+local h = redis.call('HMGET', KEYS[1], 'lease', 'lease_until', 'next_at', 'crawl_delay_ms', 'open_until',
+                     'ended_at')
 local lease_until = tonumber(h[2]) or 0
 local next_at = tonumber(h[3]) or 0
 local crawl_delay = tonumber(h[4]) or 0
 local open_until = tonumber(h[5]) or 0
+local ended_at = tonumber(h[6]) or 0
 if ARGV[3] ~= '' then
   crawl_delay = tonumber(ARGV[3])
   redis.call('HSET', KEYS[1], 'crawl_delay_ms', crawl_delay)
@@ -258,6 +309,7 @@ local delay = math.max(tonumber(ARGV[2]), crawl_delay)
 if h[1] and lease_until > now then
   return {0, math.max(next_at - now, math.min(lease_until - now, delay)), 'busy', now}
 end
+next_at = math.max(next_at, ended_at + delay)
 if next_at > now then
   local reason = 'not yet'
   if open_until > now then reason = 'circuit open' end
@@ -303,11 +355,26 @@ local retry_after = tonumber(ARGV[3])
 if retry_after > 0 then
   next_at = math.max(next_at, now + retry_after)
 end
-redis.call('HSET', KEYS[1], 'failures', failures, 'next_at', next_at)
+redis.call('HSET', KEYS[1], 'failures', failures, 'next_at', next_at, 'ended_at', now)
 redis.call('PEXPIRE', KEYS[1], math.max(next_at - now, 0) + tonumber(ARGV[8]))
 return {mine, failures, opened}
 """
 )
+
+
+# KEYS[1] ownership key; ARGV: token, ttl ms. Renew / release only what is still ours.
+RENEW_HOST_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RELEASE_HOST_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 def _ms(seconds: float) -> int:
@@ -318,6 +385,7 @@ class RedisPolitenessGate(_WaitingGate):
     """Per-host politeness shared by every worker on every machine, keys ``xxgk:polite:<host>``."""
 
     KEY_PREFIX = "xxgk:polite:"
+    OWNER_PREFIX = "xxgk:crawlhost:"
 
     def __init__(
         self,
@@ -337,6 +405,8 @@ class RedisPolitenessGate(_WaitingGate):
         self.monotonic = time.monotonic
         self._acquire = redis.register_script(ACQUIRE_LUA)
         self._release = redis.register_script(RELEASE_LUA)
+        self._renew_host = redis.register_script(RENEW_HOST_LUA)
+        self._release_host = redis.register_script(RELEASE_HOST_LUA)
 
     def key(self, host: str) -> str:
         return self.KEY_PREFIX + _host_key(host)
@@ -401,3 +471,29 @@ class RedisPolitenessGate(_WaitingGate):
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in raw.items()
         }
+
+    # host ownership (see the module docstring)
+
+    def owner_key(self, host: str) -> str:
+        return self.OWNER_PREFIX + _host_key(host)
+
+    def claim_host(self, host: str, *, ttl_s: float) -> str | None:
+        token = uuid.uuid4().hex
+        try:
+            taken = self.redis.set(self.owner_key(host), token, nx=True, px=max(_ms(ttl_s), 1))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"host ownership: Redis unavailable ({exc})", source=host) from exc
+        return token if taken else None
+
+    def renew_host(self, host: str, token: str, *, ttl_s: float) -> bool:
+        try:
+            return bool(self._renew_host(keys=[self.owner_key(host)], args=[token, max(_ms(ttl_s), 1)]))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StoreUnavailable(f"host ownership: Redis unavailable ({exc})", source=host) from exc
+
+    def release_host(self, host: str, token: str) -> None:
+        try:
+            self._release_host(keys=[self.owner_key(host)], args=[token])
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            # the key expires by itself; a release that cannot reach Redis costs a short wait only
+            log.warning("host_release_failed", host=host)

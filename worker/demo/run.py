@@ -195,7 +195,7 @@ def run_demo(
         from worker.crawler.politeness import LocalPolitenessGate
 
         gate = LocalPolitenessGate(delay_s)
-        resources = build_resources(settings, gate=gate, politeness_wait_s=min(5.0, 20 * delay_s))
+        resources = build_resources(settings, gate=gate, politeness_wait=min(5.0, 20 * delay_s))
         resources.today = lambda: today
         _register(resources, portal)
         progress = _Progress(console)

@@ -9,7 +9,7 @@ from celery import Task
 
 from shared.errors import PermanentError, PolitenessDeferred, TransientError
 from shared.logging import get_logger
-from worker.pipeline import FollowUp, PipelineResources, StageResult, run_stage
+from worker.pipeline import FollowUp, PipelineResources, StageResult, record_crash, run_stage
 from worker.tasks import runtime
 
 log = get_logger(__name__)
@@ -24,7 +24,8 @@ STAGE_TASKS: dict[str, str] = {
 # hard / soft time limits per queue (seconds): all far below the broker's visibility timeout
 TIME_LIMITS: dict[str, tuple[int, int]] = {
     "crawl": (300, 240),
-    "fetch": (180, 150),
+    # a fetch works one host for up to XXGK_FETCH_BATCH_S (120 s), plus its last request
+    "fetch": (600, 540),
     "parse": (600, 540),
     "alerts": (300, 240),
 }
@@ -52,13 +53,24 @@ class PipelineTask(Task):  # type: ignore[misc]
     def run_stage(self, stage: str, target: int | None = None, *, force: bool = False) -> str:
         resources = runtime.resources()
         try:
-            result = run_stage(resources, stage, target, force=force)
+            result = run_stage(
+                resources,
+                stage,
+                target,
+                force=force,
+                emit=lambda follow_up: self.enqueue(follow_up, force=force),
+            )
         except TransientError as exc:
             return self._retry_or_leave(exc, resources)
         except PermanentError as exc:
             # the stage records page-level failures itself; this is one it could not pin on a page
             log.warning("task_failed", stage=stage, target=target, error=exc.code, reason=exc.message)
             return exc.code
+        except Exception as exc:
+            # a bug: record it on the page (url, sha256, exception) so the user sees why, then let
+            # Celery mark the task failed; the page is revisited like any failed page
+            record_crash(resources, stage, target, exc)
+            raise
         self.dispatch(result, force=force)
         return result.outcome
 
@@ -81,4 +93,5 @@ class PipelineTask(Task):  # type: ignore[misc]
     def enqueue(self, follow_up: FollowUp, *, force: bool = False) -> None:
         args: list[Any] = [] if follow_up.target is None else [follow_up.target]
         kwargs: dict[str, Any] = {"force": True} if follow_up.stage == "discover" and force else {}
-        self.app.send_task(STAGE_TASKS[follow_up.stage], args=args, kwargs=kwargs)
+        countdown = follow_up.delay_s if follow_up.delay_s > 0 else None
+        self.app.send_task(STAGE_TASKS[follow_up.stage], args=args, kwargs=kwargs, countdown=countdown)

@@ -14,6 +14,8 @@ from worker.pipeline import PipelineResources, build_resources
 
 _lock = threading.Lock()
 _resources: PipelineResources | None = None
+# set when the worker starts its warm shutdown: long stages (a fetch batch) stop after the current page
+shutting_down = threading.Event()
 
 
 def resources() -> PipelineResources:
@@ -22,6 +24,7 @@ def resources() -> PipelineResources:
         if _resources is None:
             settings = get_settings()
             _resources = build_resources(settings)
+            _resources.should_stop = shutting_down.is_set
         return _resources
 
 

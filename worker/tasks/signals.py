@@ -34,6 +34,12 @@ def connect(app: Celery, settings: Settings) -> None:
 
         runtime.install(None)
 
+    @signals.worker_shutting_down.connect(weak=False)
+    def _stop_long_stages(**_kw: Any) -> None:
+        from worker.tasks import runtime
+
+        runtime.shutting_down.set()
+
     @signals.task_prerun.connect(weak=False)
     def _bind(task_id: str | None = None, task: Any = None, **_kw: Any) -> None:
         structlog.contextvars.bind_contextvars(task_id=task_id, task_name=getattr(task, "name", None))
