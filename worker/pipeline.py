@@ -818,8 +818,15 @@ def build_resources(
 
     def make_fetcher() -> FetcherLike:
         from worker.crawler.http import build_fetcher
+        from worker.crawler.politeness import RedisPolitenessGate
+        from worker.crawler.robots import RedisRobotsStore
 
-        return build_fetcher(settings, make_gate(), politeness_wait_s=wait_s)
+        politeness = make_gate()
+        # with Redis, robots.txt is asked once per site for every worker, not once per process
+        robots_store = (
+            RedisRobotsStore(politeness.redis) if isinstance(politeness, RedisPolitenessGate) else None
+        )
+        return build_fetcher(settings, politeness, politeness_wait_s=wait_s, robots_store=robots_store)
 
     return PipelineResources(
         session_factory=session_factory,

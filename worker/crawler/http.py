@@ -5,8 +5,9 @@ honest User-Agent, no cookies kept, no proxies from the environment) and, per ho
 
 1. checks the URL: ``http``/``https`` only, no userinfo, inside the crawl scope (``*.gov.cn``,
    ``XXGK_EXTRA_ALLOWED_DOMAINS``, the site's own domains, allow-listed test hosts);
-2. asks robots.txt (:class:`~worker.crawler.robots.RobotsCache`), whose Crawl-delay becomes
-   the host's spacing in the politeness gate;
+2. asks robots.txt (:class:`~worker.crawler.robots.RobotsCache`, per process and, with a
+   ``robots_store``, shared by all workers in Redis), whose Crawl-delay becomes the host's
+   spacing in the politeness gate;
 3. takes the host's lease from the :class:`~worker.crawler.politeness.PolitenessGate`, sends
    the request through the SSRF-guarded transport (the resolved address is checked and pinned),
    and releases the lease with the outcome (``ok``; ``throttled`` with Retry-After; ``error``);
@@ -50,7 +51,7 @@ from shared.logging import get_logger
 from worker.crawler.antibot import detect_challenge
 from worker.crawler.discovery import in_scope
 from worker.crawler.politeness import Lease, Outcome, PolitenessGate, bounded_wait_s
-from worker.crawler.robots import RobotsCache
+from worker.crawler.robots import RobotsCache, SharedRobotsStore
 from worker.crawler.ssrf import AddressPolicy, GuardedTransport
 
 log = get_logger(__name__)
@@ -581,12 +582,17 @@ def build_fetcher(
     robots_ttl_s: float = 24 * 3600.0,
     transport: httpx.BaseTransport | None = None,
     address_policy: AddressPolicy | None = None,
+    robots_store: SharedRobotsStore | None = None,
     **options: Any,
 ) -> Fetcher:
     """A :class:`Fetcher` whose robots.txt cache fetches through the fetcher itself (same
-    politeness, same SSRF guard)."""
+    politeness, same SSRF guard). ``robots_store``: the shared tier behind the per-process
+    robots.txt cache (a :class:`~worker.crawler.robots.RedisRobotsStore`), so that all fetch
+    workers ask a site for robots.txt once per TTL rather than once each."""
     fetcher = Fetcher(
         settings, transport=transport, address_policy=address_policy, gate=gate, robots=None, **options
     )
-    fetcher.robots = RobotsCache(fetcher.fetch_text, ttl_s=robots_ttl_s, user_agent=settings.user_agent)
+    fetcher.robots = RobotsCache(
+        fetcher.fetch_text, ttl_s=robots_ttl_s, user_agent=settings.user_agent, shared=robots_store
+    )
     return fetcher
