@@ -104,7 +104,11 @@ def core_profile(hosts: int, reports: int) -> dict[str, Any]:
 
 
 def run(parse_workers: int, args: argparse.Namespace) -> dict[str, Any]:
-    overrides = {"XXGK_LOG_LEVEL": "INFO", "XXGK_SWEEP_INTERVAL_S": "10", "XXGK_FETCH_CONCURRENCY": "8"}
+    overrides = {
+        "XXGK_LOG_LEVEL": "INFO",
+        "XXGK_SWEEP_INTERVAL_S": "10",
+        "XXGK_FETCH_CONCURRENCY": str(args.fetch_threads),
+    }
     with (
         SimWebProcess(hosts=args.hosts, reports=args.reports, max_seconds=3600) as web,
         XxgkStack(redis_url=args.redis_url, delay_s=args.delay, env_overrides=overrides) as stack,
@@ -113,7 +117,7 @@ def run(parse_workers: int, args: argparse.Namespace) -> dict[str, Any]:
         stack.import_sites(truth, web.port)
         stack.start_worker("crawl", concurrency=2)
         for _ in range(2):
-            stack.start_worker("fetch", concurrency=8)
+            stack.start_worker("fetch", concurrency=args.fetch_threads)
         for _ in range(parse_workers):
             stack.start_worker("parse", pool=args.parse_pool, concurrency=args.parse_threads)
         stack.start_worker("alerts")
@@ -196,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--parse-workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--fetch-threads", type=int, default=32, help="per fetch worker (two of them)")
     parser.add_argument("--parse-pool", default="threads", help="as in the Procfile")
     parser.add_argument("--parse-threads", type=int, default=2, help="threads per parse worker (Procfile: 2)")
     parser.add_argument("--timeout", type=float, default=900)

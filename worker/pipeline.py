@@ -466,10 +466,10 @@ def fetch_host(
     most one fetch of this host, delayed until its next page is due (a retry, Retry-After).
     ``on_page`` sees each page's :func:`fetch_page` result (progress output)."""
     page = session.get(Page, page_id)
+    host = page.host if page is not None else None
     session.rollback()  # no transaction stays open across a request
-    if page is None:
+    if host is None:
         return StageResult("skipped_missing", page_id)
-    host = page.host
     token = hosts.claim_host(host, ttl_s=config.host_claim_ttl_s)
     if token is None:
         # someone works this host: their loop takes this page too (and looks again when done)

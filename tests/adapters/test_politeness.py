@@ -264,3 +264,49 @@ def test_an_absurd_crawl_delay_is_bounded_too(make_gate: GateFactory) -> None:
     gate.release(gate.acquire(HOST, delay_s=1e20))
     retry = deferral(gate).retry_after_s
     assert retry is not None and retry <= MAX_HOST_WAIT_S
+
+
+# --------------------------------------------------------------------------- spacing from the end
+
+
+def test_spacing_runs_from_the_end_of_the_last_request(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.5)
+    lease = gate.acquire(HOST)
+    time.sleep(0.3)  # a slow response: the server saw the request up to 0.3 s after the start
+    gate.release(lease)
+    retry = deferral(gate).retry_after_s
+    assert retry is not None and retry > 0.4  # a full delay from the end, not 0.2 from the start
+
+
+def test_a_crawl_delay_learnt_after_a_request_spaces_the_next_one_from_it(make_gate: GateFactory) -> None:
+    # robots.txt goes out under the default spacing; the Crawl-delay it names applies to the gap after it
+    gate = make_gate(delay_s=0.05)
+    gate.release(gate.acquire(HOST))
+    retry = deferral(gate, delay_s=1.0).retry_after_s
+    assert retry is not None and 0.75 < retry <= 1.0
+
+
+# --------------------------------------------------------------------------- host ownership
+
+
+def test_a_host_has_one_owner_at_a_time(make_gate: GateFactory) -> None:
+    hosts = make_gate()
+    token = hosts.claim_host(HOST, ttl_s=30)  # type: ignore[attr-defined]
+    assert token is not None
+    assert hosts.claim_host(HOST.upper(), ttl_s=30) is None  # type: ignore[attr-defined]
+    assert hosts.claim_host("zwgk.yy.gov.cn", ttl_s=30) is not None  # type: ignore[attr-defined]
+    assert hosts.renew_host(HOST, token, ttl_s=30)  # type: ignore[attr-defined]
+    assert not hosts.renew_host(HOST, "someone-else", ttl_s=30)  # type: ignore[attr-defined]
+    hosts.release_host(HOST, "someone-else")  # type: ignore[attr-defined]
+    assert hosts.claim_host(HOST, ttl_s=30) is None  # not released by a stranger  # type: ignore[attr-defined]
+    hosts.release_host(HOST, token)  # type: ignore[attr-defined]
+    assert hosts.claim_host(HOST, ttl_s=30) is not None  # type: ignore[attr-defined]
+
+
+def test_ownership_lapses_when_not_renewed(make_gate: GateFactory) -> None:
+    hosts = make_gate()
+    token = hosts.claim_host(HOST, ttl_s=0.2)  # type: ignore[attr-defined]
+    assert token is not None
+    time.sleep(0.35)  # the owner was killed
+    assert not hosts.renew_host(HOST, token, ttl_s=30)  # type: ignore[attr-defined]
+    assert hosts.claim_host(HOST, ttl_s=30) is not None  # type: ignore[attr-defined]

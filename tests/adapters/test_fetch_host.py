@@ -1,0 +1,163 @@
+"""The fetch stage works a host: one owner per host, its due pages in one go, one follow-up after.
+
+A real SQLite frontier, the scripted web of :mod:`tests.pipeline_support`, and the in-process
+ownership table; every test says what the host answers and checks the requests made, the
+follow-ups emitted at once and the one left for later.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from shared.errors import PolitenessDeferred, ServerBusy
+from shared.store import crawl_state
+from shared.store.crawl_state import PageSpec, SiteSpec
+from shared.store.engine import open_store
+from shared.store.models import Page
+from tests.pipeline_support import ENTRY, PDF, REPORT, FakeFetcher, MemoryArchive, web
+from worker.crawler.politeness import LocalPolitenessGate
+from worker.pipeline import FollowUp, PipelineConfig, discover_site, fetch_host, sweep_stuck
+
+NOW = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
+CONFIG = PipelineConfig(fetch_lease_s=60, stuck_after_s=120, max_page_attempts=3, max_retry_delay_s=300)
+HOST = "www.example.gov.cn"
+
+
+@pytest.fixture
+def store(sqlite_url):
+    engine, session_factory = open_store(sqlite_url)
+    yield session_factory
+    engine.dispose()
+
+
+@pytest.fixture
+def entry_id(store) -> int:
+    with store() as session:
+        site, _ = crawl_state.upsert_site(session, SiteSpec(name="某县人民政府", entry_urls=(ENTRY,)))
+        session.commit()
+        assert site.id is not None
+        (follow_up,) = discover_site(session, site.id, now=NOW).follow_ups
+    assert follow_up.target is not None
+    return follow_up.target
+
+
+def work(store, page_id, fetcher, *, hosts=None, config=CONFIG, clock=lambda: NOW, should_stop=lambda: False):
+    emitted: list[FollowUp] = []
+    with store() as session:
+        result = fetch_host(
+            session,
+            page_id,
+            fetcher,
+            MemoryArchive(),
+            hosts or LocalPolitenessGate(),
+            clock=clock,
+            config=config,
+            emit=emitted.append,
+            should_stop=should_stop,
+        )
+    return result, emitted
+
+
+def page_id_of(store, url: str) -> int:
+    with store() as session:
+        page = session.exec(select(Page).where(Page.url == url)).one()
+        assert page.id is not None
+        return page.id
+
+
+def test_one_stage_fetches_every_due_page_of_its_host_listings_first(store, entry_id):
+    fetcher = FakeFetcher(web())
+    result, emitted = work(store, entry_id, fetcher)
+    assert [url for url, _ in fetcher.calls] == [ENTRY, REPORT, PDF]  # the off-site copy is never asked
+    assert result.outcome == "done" and result.detail["pages"] == 3
+    # ingests go out at once; new pages of the same host were the batch's own work
+    assert emitted == [
+        FollowUp("ingest", page_id_of(store, REPORT)),
+        FollowUp("ingest", page_id_of(store, PDF)),
+    ]
+    assert result.follow_ups == []  # nothing left on the host
+
+
+def test_a_message_for_a_host_someone_works_is_dropped_and_the_owner_takes_its_page(store, entry_id):
+    hosts, fetcher = LocalPolitenessGate(), FakeFetcher(web())
+    owner = hosts.claim_host(HOST, ttl_s=30)
+    assert owner is not None
+    result, emitted = work(store, entry_id, fetcher, hosts=hosts)
+    assert (result.outcome, fetcher.calls, emitted) == ("host_busy", [], [])
+    hosts.release_host(HOST, owner)
+    result, _ = work(store, entry_id, fetcher, hosts=hosts)
+    assert result.outcome == "done" and len(fetcher.calls) == 3
+
+
+def test_a_batch_that_used_its_time_leaves_the_next_due_page_to_a_new_message(store, entry_id):
+    fetcher = FakeFetcher(web())
+    config = PipelineConfig(**{**CONFIG.__dict__, "host_batch_s": 0.0})
+    result, _ = work(store, entry_id, fetcher, config=config)
+    assert result.outcome == "budget" and [url for url, _ in fetcher.calls] == [ENTRY]
+    assert result.follow_ups == [FollowUp("fetch", page_id_of(store, REPORT))]
+
+
+def test_a_shutting_down_worker_stops_after_the_current_page(store, entry_id):
+    fetcher = FakeFetcher(web())
+    result, _ = work(store, entry_id, fetcher, should_stop=lambda: True)
+    assert result.outcome == "shutdown" and len(fetcher.calls) == 1
+    assert result.follow_ups == [FollowUp("fetch", page_id_of(store, REPORT))]
+
+
+def test_a_transient_error_leaves_one_follow_up_for_when_the_page_is_due_again(store, entry_id):
+    fetcher = FakeFetcher(web(**{ENTRY: ServerBusy("HTTP 503", retry_after_s=30)}))
+    result, emitted = work(store, entry_id, fetcher)
+    assert result.outcome == "done" and emitted == []
+    (follow_up,) = result.follow_ups
+    assert (follow_up.stage, follow_up.target) == ("fetch", entry_id)
+    assert follow_up.delay_s == pytest.approx(30, abs=3)  # retry_delay_s adds up to 10 % jitter
+
+
+@pytest.mark.parametrize(("wait_s", "delay_s"), [(12.0, 12.0), (3600.0, CONFIG.max_retry_delay_s)])
+def test_a_long_politeness_wait_ends_the_batch_with_a_follow_up_then(store, entry_id, wait_s, delay_s):
+    fetcher = FakeFetcher(web(**{ENTRY: PolitenessDeferred("Retry-After", retry_after_s=wait_s)}))
+    result, _ = work(store, entry_id, fetcher)
+    assert result.outcome == "deferred" and len(fetcher.calls) == 1
+    # never a countdown beyond max_retry_delay_s: the page comes back then and asks the gate again
+    assert result.follow_ups == [FollowUp("fetch", entry_id, delay_s=delay_s)]
+    with store() as session:
+        page = session.get(Page, entry_id)
+        assert page is not None and page.next_fetch_at == NOW + timedelta(seconds=delay_s)
+        assert page.attempts == 0  # a deferral is not an attempt
+
+
+def test_an_owner_whose_claim_lapsed_stops_and_leaves_the_host_to_the_new_owner(store, entry_id):
+    class Lapsing(LocalPolitenessGate):
+        def renew_host(self, host: str, token: str, *, ttl_s: float) -> bool:
+            return False
+
+    fetcher = FakeFetcher(web())
+    result, _ = work(store, entry_id, fetcher, hosts=Lapsing())
+    assert result.outcome == "ownership_lapsed" and len(fetcher.calls) == 1
+    assert result.follow_ups == []
+
+
+def test_the_sweep_hands_out_one_page_per_host(store, entry_id):
+    other = "http://zwgk.example.gov.cn/xxgk/nb/index.html"
+    with store() as session:
+        site = session.get(Page, entry_id)
+        assert site is not None
+        ids = crawl_state.add_pages(
+            session,
+            site_id=site.site_id,
+            pages=[
+                PageSpec(url=other, kind="listing"),
+                PageSpec(url=other.replace("index", "index_1"), kind="listing"),
+            ],
+            now=NOW,
+        )
+        session.commit()
+    fetcher = FakeFetcher(web())
+    with store() as session:
+        result = sweep_stuck(session, now=NOW + timedelta(seconds=CONFIG.stuck_after_s + 1), config=CONFIG)
+    # the sweep hands out one page per host: each host's owner works the rest
+    assert {f.target for f in result.follow_ups} == {entry_id, min(ids)}
+    assert fetcher.calls == []
