@@ -3,7 +3,7 @@
 One queue per stage, each consumed by its own kind of worker (``Procfile``)::
 
     crawl   xxgk.crawl.*   discovery fan-out, the stuck-page sweep, missing_report   (threads, small)
-    fetch   xxgk.fetch.*   one HTTP request per task                                  (threads: I/O bound)
+    fetch   xxgk.fetch.*   one host per task: its due pages, politely spaced          (threads: I/O bound)
     parse   xxgk.parse.*   extract → parse → check → store → outbox                  (threads: see below)
     alerts  xxgk.alerts.*  outbox → Redis stream + webhooks                           (solo)
 
@@ -31,7 +31,19 @@ only — per-URL due times live in the ``pages`` table:
   monthly for the rest of the year (late filers stay flagged until their report appears).
 - ``relay-outbox`` every 30 s: a safety net for the ``xxgk relay`` process.
 
-``celery -A worker.app worker -Q fetch -P threads -c 8`` etc.; see the ``Procfile``.
+A Redis restart (reliability: nothing supervises the ``Procfile``'s processes under honcho)
+must leave every process running. Workers reconnect through kombu for ever
+(``broker_connection_max_retries=None``) and run without remote control: its pidbox
+subscription shares the consumer's channel and, when it is the first to see the dead
+connection, kombu 5.7 closes that channel twice, the second time without a transport, and the
+worker exits on ``AttributeError`` whenever a message is unacked (any task running or held for
+an ETA). Beat talks to Redis through redis-py's own retry (``redbeat_redis_options``) and runs
+:class:`RelockingRedBeatScheduler`: RedBeat exits on ``LockNotOwnedError`` when its lock is
+gone, which is what a Redis restart without persistence does to it (and to the schedule).
+
+``celery -A worker.app worker -Q fetch -P threads -c 32`` etc.; see the ``Procfile`` (a fetch
+thread works one host at a time and mostly sleeps for its politeness delay, so fetch workers
+run many threads: hosts crawled at once ≈ fetch threads over all fetch workers).
 """
 
 from __future__ import annotations
@@ -41,9 +53,16 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 from kombu import Exchange, Queue
+from redbeat import RedBeatScheduler
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import LockNotOwnedError
+from redis.retry import Retry
 
+from shared.logging import get_logger
 from shared.settings import Settings, get_settings
 from worker.tasks.base import TIME_LIMITS
+
+log = get_logger("worker.beat")
 
 QUEUES: tuple[str, ...] = tuple(TIME_LIMITS)
 TASK_MODULES: tuple[str, ...] = (
@@ -77,6 +96,31 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return schedule
 
 
+class RelockingRedBeatScheduler(RedBeatScheduler):
+    """RedBeat that outlives a Redis restart (``celery beat -S worker.app:RelockingRedBeatScheduler``).
+
+    RedBeat extends its lock on every tick and raises ``LockNotOwnedError`` out of ``tick`` — so
+    beat exits — when the lock key is gone or holds another beat's token. A Redis restart without
+    persistence does exactly that, and also erases the schedule entries, which RedBeat writes
+    only when beat starts. Here a lost lock sends beat back to where it stands on starting: wait
+    for the lock (RedBeat's own blocking ``acquire``; if another beat took it meanwhile, this one
+    stays idle as a second beat does), then install the static schedule again (``last_run_at``
+    of entries that survived is kept). Connection errors never get here: redis-py retries them.
+    """
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        try:
+            return float(super().tick(*args, **kwargs))
+        except LockNotOwnedError:
+            if self.lock is None:
+                raise
+            log.warning("beat_lock_lost", lock_key=self.lock_key, action="waiting for the lock")
+            self.lock.acquire()
+            log.warning("beat_lock_reacquired", lock_key=self.lock_key, action="reinstalling the schedule")
+            self.setup_schedule()
+            return 0.0  # tick again now, with the lock held
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     broker_url = settings.redis_url or "memory://"
     transport_options: dict[str, Any] = {"visibility_timeout": settings.broker_visibility_timeout_s}
@@ -95,6 +139,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_url": broker_url,
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
+        # a Redis restart or outage of any length: reconnect for ever (default: give up after 100 tries)
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
         "result_backend": None,
         "task_ignore_result": True,
         "task_serializer": "json",
@@ -112,6 +159,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_max_memory_per_child": 1024 * 1024,  # KiB
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        # No pidbox (celery inspect / control): its fanout subscription lives on the consumer's
+        # channel, and when it sees a Redis restart first, kombu 5.7 closes that channel twice and the
+        # worker dies with AttributeError if any message is unacked (tests/integration/test_redis_restart.py).
+        "worker_enable_remote_control": False,
         # one direct exchange and routing key per queue: a message reaches exactly its stage's queue
         "task_default_queue": "crawl",
         "task_default_exchange": "crawl",
@@ -122,9 +173,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "Asia/Shanghai",  # deadlines are Beijing dates
         "enable_utc": True,
         "beat_schedule": beat_schedule(settings),
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_scheduler": "worker.app:RelockingRedBeatScheduler",
         "beat_max_loop_interval": 30,
         "redbeat_redis_url": settings.redis_url,
+        # redis-py's own reconnect for beat's client (lock, schedule): connection errors and timeouts
+        # are retried for ever (jittered backoff, at most 5 s apart); timeouts turn a dead peer into an error
+        "redbeat_redis_options": {
+            "retry": Retry(ExponentialWithJitterBackoff(base=0.5, cap=5.0), retries=-1),
+            "socket_connect_timeout": 5.0,
+            "socket_timeout": 30.0,
+            "socket_keepalive": True,
+        },
         "redbeat_key_prefix": f"{settings.broker_key_prefix}xxgk:redbeat",
         "redbeat_lock_timeout": 150,
     }

@@ -297,7 +297,7 @@ class XxgkStack:
                 self.celery_app,
                 "beat",
                 "-S",
-                "redbeat.RedBeatScheduler",
+                "worker.app:RelockingRedBeatScheduler",
                 "--pidfile=",
                 "-l",
                 "WARNING",

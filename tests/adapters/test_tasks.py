@@ -100,7 +100,7 @@ def test_the_beat_schedule_is_coarse_and_calendar_aware(app):
     assert {name for name in schedule if name.startswith("check-missing")} == set(CHECK_MISSING_SCHEDULES)
     deadline_season = schedule["check-missing-deadline-season"]["schedule"]
     assert deadline_season.month_of_year == {2, 3, 4, 5} and deadline_season.hour == {6}
-    assert app.conf.beat_scheduler == "redbeat.RedBeatScheduler"
+    assert app.conf.beat_scheduler == "worker.app:RelockingRedBeatScheduler"  # RedBeat, relocking
 
 
 def test_a_key_prefix_isolates_one_deployment_on_a_shared_redis():

@@ -121,7 +121,7 @@ class Fleet:
                 "worker.app",
                 "beat",
                 "-S",
-                "redbeat.RedBeatScheduler",
+                "worker.app:RelockingRedBeatScheduler",
                 "--pidfile=",
                 "-l",
                 "WARNING",
