@@ -146,8 +146,10 @@ class PipelineConfig:
 
 def politeness_wait_s(settings: Settings) -> float:
     """How long a fetch sleeps for its host's turn before giving the page back for later: a few
-    delays (the next page of the host it works), never so long that a thread idles for minutes."""
-    return min(10.0, 3 * settings.politeness_delay_s)
+    delays (the next page of the host it works) and at least a usual robots.txt Crawl-delay
+    (a sleeping thread is cheaper than a message per page), never so long that a thread idles
+    for minutes."""
+    return min(10.0, max(5.0, 3 * settings.politeness_delay_s))
 
 
 def revisit_interval_s(now: datetime, config: PipelineConfig) -> float:

@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("XXGK_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_REDIS = os.environ.get("XXGK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+# the crawler's per-host keys for the simulated hosts (worker/crawler/politeness.py, robots.py)
+HOST_STATE_PATTERNS = ("xxgk:polite:127.0.1.*", "xxgk:crawlhost:127.0.1.*", "xxgk:robots:*//127.0.1.*")
 QUEUES = ("crawl", "fetch", "parse", "alerts")
 
 
@@ -249,9 +251,10 @@ class XxgkStack:
         return redis.Redis.from_url(self.redis_url)
 
     def clear_redis(self) -> None:
-        """Our broker keys and the politeness gate's per-host state (the ``127.0.1.*`` hosts)."""
+        """Our broker keys and the crawler's per-host state of the ``127.0.1.*`` hosts: politeness
+        gate, host ownership, shared robots.txt (so that no run inherits the one before it)."""
         client = self.redis()
-        for pattern in (f"{self.prefix}*", "xxgk:polite:127.0.1.*", f"_kombu.binding.*{self.prefix}*"):
+        for pattern in (f"{self.prefix}*", f"_kombu.binding.*{self.prefix}*", *HOST_STATE_PATTERNS):
             keys = list(client.scan_iter(match=pattern, count=1000))
             if keys:
                 client.delete(*keys)
@@ -440,13 +443,14 @@ class XxgkStack:
         return {queue: int(client.llen(f"{self.prefix}{queue}")) for queue in QUEUES}
 
     def redis_bytes(self) -> dict[str, int]:
-        """MEMORY USAGE of every key this deployment owns: broker keys and the gate's host state."""
+        """MEMORY USAGE of every key this deployment owns: broker keys and the per-host state."""
         client = self.redis()
         sizes: dict[str, int] = {"broker": 0, "politeness": 0}
         for key in client.scan_iter(match=f"{self.prefix}*", count=1000):
             sizes["broker"] += int(client.memory_usage(key, samples=0) or 0)
-        for key in client.scan_iter(match="xxgk:polite:127.0.1.*", count=1000):
-            sizes["politeness"] += int(client.memory_usage(key, samples=0) or 0)
+        for pattern in HOST_STATE_PATTERNS:
+            for key in client.scan_iter(match=pattern, count=1000):
+                sizes["politeness"] += int(client.memory_usage(key, samples=0) or 0)
         return sizes
 
     def wait_idle(
