@@ -16,7 +16,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 import worker.alerts.relay as relay_module
 from shared.errors import ConfigError
 from shared.settings import Settings
-from shared.store.engine import open_store
 from shared.store.ingest import ingest_document
 from shared.store.models import Delivery, OutboxEvent, utc_now
 from shared.store.outbox import add_subscription, claim_due_deliveries, new_webhook_secret, retry_deliveries
@@ -45,13 +44,6 @@ class RecordingSink:
         if status is None:
             return WebhookResponse(None, "ConnectError: refused")
         return WebhookResponse(status, None if status < 300 else f"HTTP {status}")
-
-
-@pytest.fixture
-def store(sqlite_url):
-    engine, session_factory = open_store(sqlite_url)
-    yield session_factory
-    engine.dispose()
 
 
 @pytest.fixture

@@ -47,7 +47,12 @@ def test_loopback_receiver_is_refused_without_allow_list(receiver):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/hook", "http://[::1]:9/hook", "http://2130706433/"],
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/hook",
+        "http://[::1]:9/hook",
+        "http://2130706433/",
+    ],
 )
 def test_private_and_metadata_endpoints_are_refused_before_connecting(url, monkeypatch):
     def no_connect(*args: object, **kwargs: object) -> None:

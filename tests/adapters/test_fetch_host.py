@@ -15,7 +15,6 @@ from sqlmodel import select
 from shared.errors import PolitenessDeferred, ServerBusy
 from shared.store import crawl_state
 from shared.store.crawl_state import PageSpec, SiteSpec
-from shared.store.engine import open_store
 from shared.store.models import Page
 from tests.pipeline_support import ENTRY, PDF, REPORT, FakeFetcher, MemoryArchive, web
 from worker.crawler.politeness import LocalPolitenessGate
@@ -24,13 +23,6 @@ from worker.pipeline import FollowUp, PipelineConfig, discover_site, fetch_host,
 NOW = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
 CONFIG = PipelineConfig(fetch_lease_s=60, stuck_after_s=120, max_page_attempts=3, max_retry_delay_s=300)
 HOST = "www.example.gov.cn"
-
-
-@pytest.fixture
-def store(sqlite_url):
-    engine, session_factory = open_store(sqlite_url)
-    yield session_factory
-    engine.dispose()
 
 
 @pytest.fixture

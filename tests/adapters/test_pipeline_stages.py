@@ -24,7 +24,6 @@ from shared.errors import (
 )
 from shared.store import crawl_state
 from shared.store.crawl_state import SiteSpec
-from shared.store.engine import open_store
 from shared.store.models import Page
 from tests.pipeline_support import ENTRY, PDF, REPORT, FakeFetcher, FakeIngest, MemoryArchive, web
 from worker.pipeline import (
@@ -44,13 +43,6 @@ from worker.pipeline import (
 NOW = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)  # in season
 TODAY = NOW.date()
 CONFIG = PipelineConfig(fetch_lease_s=60, stuck_after_s=120, max_page_attempts=3, max_retry_delay_s=300)
-
-
-@pytest.fixture
-def store(sqlite_url):
-    engine, session_factory = open_store(sqlite_url)
-    yield session_factory
-    engine.dispose()
 
 
 @pytest.fixture

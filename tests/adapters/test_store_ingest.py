@@ -32,13 +32,6 @@ TODAY = date(2026, 6, 1)
 AGENCY = "某县财政局"
 
 
-@pytest.fixture
-def store(sqlite_url):
-    engine, session_factory = open_store(sqlite_url)
-    yield session_factory
-    engine.dispose()
-
-
 def ingest(session_factory, record_or_bytes, name, **kw):
     data = record_or_bytes if isinstance(record_or_bytes, bytes) else record_bytes(record_or_bytes)
     with session_factory() as session:
