@@ -305,7 +305,9 @@ def run_once(
         reader = stack_.enter_context(StreamReader(redis_server.url))
         stack.import_sites(truth, web.port)
         kinds = {"crawl": 1, "fetch": 2, "parse": 1, "alerts": 1, "relay": 1}
-        pools = {"crawl": ("threads", 2), "parse": ("threads", 2), "fetch": ("threads", 8)}  # the Procfile
+        # the Procfile's pools; 8 fetch threads a worker (the Procfile has 32) work 16 hosts at once,
+        # plenty for a run about losing nothing
+        pools = {"crawl": ("threads", 2), "parse": ("threads", 2), "fetch": ("threads", 8)}
 
         def start(kind: str) -> Worker:
             pool, concurrency = pools.get(kind, (None, 1))

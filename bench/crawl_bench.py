@@ -590,6 +590,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--redis-url", default=SHARED_REDIS)
     parser.add_argument("--quick", action="store_true", help="10 hosts × 10 reports, 0.5 s delay")
+    parser.add_argument(
+        "--no-crawl-delay",
+        action="store_true",
+        help="no host asks for a Crawl-delay (Scrapy ignores it): every crawler owes every host the same",
+    )
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--save-logs", help="write each pass's server log here (JSON lines)")
     args = parser.parse_args(argv)
@@ -603,7 +608,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     results: dict[str, Any] = {}
-    with SimWebProcess(hosts=args.hosts, reports=args.reports, max_seconds=6 * 3600) as web:
+    web_config = {"crawl_delay_every": 0} if args.no_crawl_delay else None
+    with SimWebProcess(
+        hosts=args.hosts, reports=args.reports, max_seconds=6 * 3600, config=web_config
+    ) as web:
         truth = web.truth()
         for crawler in crawlers:
             if crawler == "xxgk":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,20 +41,39 @@ def test_a_memory_kill_is_logged_with_source_sha256_and_the_limit() -> None:
     assert logs[-1]["event"] == "document_unreadable"
 
 
-def test_a_timeout_kill_is_logged_with_source_and_sha256() -> None:
+@pytest.fixture(scope="module")
+def slow_pdf() -> bytes:
+    """80 pages of text: ~0.5 s to read, so a 1 ms limit kills it however loaded the machine is
+    (the 600-byte non-PDF above could be refused before a busy parent's timer fired)."""
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out)
+    for page in range(80):
+        for line in range(60):
+            pdf.drawString(50, 800 - line * 12, f"p{page} r{line} xxgk {line * 7} {line * 13}")
+        pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def test_a_timeout_kill_is_logged_with_source_and_sha256(slow_pdf: bytes) -> None:
     with capture_logs() as logs, pytest.raises(LimitExceeded, match="took longer"):
-        read_report_sandboxed(NOT_A_PDF, path=SOURCE, limits=ExtractLimits(timeout_s=0.001))
-    _about_the_document(logs)
+        read_report_sandboxed(slow_pdf, path=SOURCE, limits=ExtractLimits(timeout_s=0.001))
+    assert logs and all(
+        e.get("source") == SOURCE and e.get("sha256") == hashlib.sha256(slow_pdf).hexdigest() for e in logs
+    )
     assert [e["event"] for e in logs] == ["sandbox_child_killed", "document_unreadable"]
     assert logs[0]["reason"] == "timeout"
 
 
-def test_an_unreadable_document_is_logged_with_source_and_sha256() -> None:
+def test_an_unreadable_document_is_logged_with_source_and_sha256(slow_pdf: bytes) -> None:
     with capture_logs() as logs, pytest.raises(LimitExceeded):
         read_report_sandboxed(
-            NOT_A_PDF, url="https://example.gov.cn/r.pdf", limits=ExtractLimits(timeout_s=0.001)
+            slow_pdf, url="https://example.gov.cn/r.pdf", limits=ExtractLimits(timeout_s=0.001)
         )
-    assert all(e["source"] == "https://example.gov.cn/r.pdf" and e["sha256"] == SHA256 for e in logs)
+    digest = hashlib.sha256(slow_pdf).hexdigest()
+    assert logs and all(e["source"] == "https://example.gov.cn/r.pdf" and e["sha256"] == digest for e in logs)
 
 
 def test_a_child_death_names_the_document_and_the_memory_limit() -> None:
