@@ -39,4 +39,7 @@ def configure_logging(*, json: bool = False, level: str = "INFO") -> None:
 
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    # structlog types get_logger as Any (the wrapper class is configurable); configure_logging
+    # makes it a filtering bound logger
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    return logger

@@ -9,7 +9,7 @@ module; adding a carrier is one module plus one entry in ``EXTRACTORS``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from typing import Protocol
 
 from shared.errors import EmptyDocument, LimitExceeded, UnsupportedMediaType, XxgkError
 from shared.extract.blocks import Document, Paragraph, Table
@@ -42,12 +42,21 @@ EXTRACTORS: dict[str, str] = {
 }
 
 
-def _extractor(media_type: str) -> Callable[..., Document]:
+class Extractor(Protocol):
+    """The signature every ``EXTRACTORS`` function has."""
+
+    def __call__(
+        self, data: bytes, *, limits: ExtractLimits, content_type: str | None = None
+    ) -> Document: ...
+
+
+def _extractor(media_type: str) -> Extractor:
     target = EXTRACTORS.get(media_type)
     if target is None:
         raise UnsupportedMediaType(f"cannot read {media_type} documents")
     module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+    extractor: Extractor = getattr(importlib.import_module(module), func)
+    return extractor
 
 
 def extract_document(

@@ -120,7 +120,7 @@ def extract_doc(data: bytes, *, limits: ExtractLimits, content_type: str | None 
     return doc
 
 
-def _stream(ole: olefile.OleFileIO, name: str, limits: ExtractLimits) -> bytes:
+def _stream(ole: olefile.OleFileIO[str], name: str, limits: ExtractLimits) -> bytes:
     if not ole.exists(name):
         raise CorruptDocument(f"the DOC has no {name} stream")
     size = ole.get_size(name)
@@ -134,7 +134,7 @@ def _stream(ole: olefile.OleFileIO, name: str, limits: ExtractLimits) -> bytes:
         raise CorruptDocument(f"the {name} stream cannot be read ({exc})") from None
 
 
-def _summary(ole: olefile.OleFileIO) -> dict[str, str]:
+def _summary(ole: olefile.OleFileIO[str]) -> dict[str, str]:
     meta: dict[str, str] = {}
     try:
         props = ole.get_metadata()

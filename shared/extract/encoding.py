@@ -140,12 +140,12 @@ def _declared_charsets(data: bytes, content_type: str | None) -> list[str]:
         if match:
             labels.append(match.group(1))
     head = data[:_DECLARATION_WINDOW]
-    match = _META_CHARSET.search(head)
-    if match:
-        labels.append(match.group(1).decode("ascii", errors="ignore"))
-    match = _XML_DECL_ENCODING.match(head)
-    if match:
-        labels.append(match.group(1).decode("ascii", errors="ignore"))
+    meta = _META_CHARSET.search(head)
+    if meta:
+        labels.append(meta.group(1).decode("ascii", errors="ignore"))
+    xml_decl = _XML_DECL_ENCODING.match(head)
+    if xml_decl:
+        labels.append(xml_decl.group(1).decode("ascii", errors="ignore"))
     names: list[str] = []
     for label in labels:
         name = normalize_charset(label)

@@ -148,7 +148,8 @@ def extract_html(data: bytes, *, limits: ExtractLimits, content_type: str | None
     _check_depth(root, limits)
 
     flow = _Flow()
-    _walk(root.find("body") if root.find("body") is not None else root, flow)
+    body = root.find("body")
+    _walk(body if body is not None else root, flow)
     blocks = flow.finish()
     if not any(isinstance(b, Paragraph) or _has_text(b) for b in blocks):
         raise EmptyDocument("the page has no body text")

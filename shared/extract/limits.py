@@ -3,6 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class LimitSettings(Protocol):
+    """The fields of :class:`shared.settings.Settings` the limits come from (the extractors stay
+    free of pydantic and of the environment)."""
+
+    @property
+    def max_document_bytes(self) -> int: ...
+    @property
+    def max_decompressed_bytes(self) -> int: ...
+    @property
+    def max_pdf_pages(self) -> int: ...
+    @property
+    def max_html_depth(self) -> int: ...
+    @property
+    def extract_timeout_s(self) -> float: ...
+    @property
+    def extract_memory_mb(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +40,14 @@ class ExtractLimits:
     max_text_lines: int = 200_000
 
     @classmethod
-    def from_settings(cls, settings: object) -> ExtractLimits:
+    def from_settings(cls, settings: LimitSettings) -> ExtractLimits:
         return cls(
-            max_bytes=settings.max_document_bytes,  # type: ignore[attr-defined]
-            max_decompressed_bytes=settings.max_decompressed_bytes,  # type: ignore[attr-defined]
-            max_pages=settings.max_pdf_pages,  # type: ignore[attr-defined]
-            max_depth=settings.max_html_depth,  # type: ignore[attr-defined]
-            timeout_s=settings.extract_timeout_s,  # type: ignore[attr-defined]
-            memory_mb=settings.extract_memory_mb,  # type: ignore[attr-defined]
+            max_bytes=settings.max_document_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            max_pages=settings.max_pdf_pages,
+            max_depth=settings.max_html_depth,
+            timeout_s=settings.extract_timeout_s,
+            memory_mb=settings.extract_memory_mb,
         )
 
 

@@ -23,15 +23,14 @@ numpy, OpenCV and RapidOCR are imported lazily: without the extra, asking for OC
 raises :class:`~shared.errors.OcrUnavailable` naming the ``pip install`` line.
 """
 
-
-
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from functools import lru_cache
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, SupportsFloat, SupportsIndex
 
 from shared.errors import CorruptDocument, EmptyDocument, LimitExceeded, OcrUnavailable, UnsupportedMediaType
 from shared.extract.blocks import Document
@@ -51,6 +50,8 @@ from shared.extract.limits import ExtractLimits
 if TYPE_CHECKING:
     import numpy as np
     import pypdfium2 as pdfium
+    from PIL.Image import Image
+    from rapidocr import RapidOCR
 
 INSTALL_HINT = "pip install -e .[ocr]  (rapidocr + onnxruntime)"
 # a glyph read with less confidence than this makes its cell "uncertain"
@@ -81,7 +82,7 @@ _DIGITISH = re.compile(r"[0-9OoDlI|丨,，.．]+")
 _DIGIT_FIXES = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "丨": "1"})
 
 
-def _require_ocr() -> tuple[Any, Any, Any]:
+def _require_ocr() -> tuple[ModuleType, ModuleType, type[RapidOCR]]:
     try:
         import cv2
         import numpy
@@ -94,7 +95,7 @@ def _require_ocr() -> tuple[Any, Any, Any]:
 
 
 @lru_cache(maxsize=1)
-def _engine() -> Any:
+def _engine() -> RapidOCR:
     _, _, rapid_ocr = _require_ocr()
     return rapid_ocr(
         params={
@@ -188,9 +189,13 @@ def _announce(pages: int) -> None:
 
 
 def _image_dpi(value: object) -> float:
+    """PIL's ``info["dpi"]``: an (x, y) pair of numbers (IFDRational for TIFF), or anything else."""
+    first = value[0] if isinstance(value, tuple) and value else value
+    if not isinstance(first, SupportsFloat | SupportsIndex | str | bytes | bytearray):
+        return DEFAULT_DPI  # float() would raise TypeError
     try:
-        dpi = float(value[0]) if isinstance(value, tuple) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, IndexError):
+        dpi = float(first)
+    except (TypeError, ValueError):
         return DEFAULT_DPI
     return dpi if 50 <= dpi <= 1200 else DEFAULT_DPI
 
@@ -202,9 +207,10 @@ def _media_type(pil_format: str | None) -> str:
     return known[pil_format]
 
 
-def _to_array(image: Any) -> np.ndarray:
+def _to_array(image: Image) -> np.ndarray:
     _, numpy, _ = _require_ocr()
-    return numpy.asarray(image, dtype=numpy.uint8)
+    array: np.ndarray = numpy.asarray(image, dtype=numpy.uint8)
+    return array
 
 
 # ---------------------------------------------------------------- one page
@@ -242,7 +248,7 @@ def read_page_image(gray: np.ndarray, *, pixels_per_point: float) -> tuple[PageL
 
 
 def _reread_inked_blank_cells(
-    table: TableFragment, gray: np.ndarray, scale: float, engine: Any, numpy: Any
+    table: TableFragment, gray: np.ndarray, scale: float, engine: RapidOCR, numpy: ModuleType
 ) -> None:
     """A cell with ink in it but no text read: the detector missed a lone digit (it does,
     at some scales); recognise the cell's picture on its own."""
@@ -317,7 +323,7 @@ def _fix_and_flag_cells(tables: list[TableFragment], glyphs: list[Glyph]) -> lis
     return notes
 
 
-def _deskew(gray: np.ndarray, cv2: Any, numpy: Any) -> np.ndarray:
+def _deskew(gray: np.ndarray, cv2: ModuleType, numpy: ModuleType) -> np.ndarray:
     """Rotate the page so that its long horizontal rules are level."""
     ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)[1]
     width = gray.shape[1]
@@ -341,10 +347,11 @@ def _deskew(gray: np.ndarray, cv2: Any, numpy: Any) -> np.ndarray:
         return gray
     h, w = gray.shape[:2]
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    return cv2.warpAffine(gray, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    rotated: np.ndarray = cv2.warpAffine(gray, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    return rotated
 
 
-def _rules(gray: np.ndarray, cv2: Any, numpy: Any, *, min_length: int) -> list[Segment]:
+def _rules(gray: np.ndarray, cv2: ModuleType, numpy: ModuleType, *, min_length: int) -> list[Segment]:
     """Horizontal and vertical ruling lines at least ``min_length`` pixels long, in pixels."""
     ink = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 15)
     segments: list[Segment] = []

@@ -24,8 +24,6 @@ PDFium itself can still loop or crash on crafted input, which is why
 :mod:`worker.sandbox` runs this module in a killable child process.
 """
 
-
-
 from __future__ import annotations
 
 import ctypes
@@ -72,6 +70,8 @@ _META_KEYS = {
     "ModDate": "modified",
 }
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?")
+# a PDF transformation matrix (a, b, c, d, e, f)
+_Matrix = tuple[float, float, float, float, float, float]
 
 
 @dataclass(slots=True)
@@ -231,17 +231,14 @@ def _glyphs(textpage: pdfium.PdfTextPage, display: _Display) -> tuple[list[Glyph
     return glyphs, unusable
 
 
-def _matrix(obj: ctypes.c_void_p) -> tuple[float, float, float, float, float, float]:
+def _matrix(obj: ctypes.c_void_p) -> _Matrix:
     m = pdfium_c.FS_MATRIX()
     if not pdfium_c.FPDFPageObj_GetMatrix(obj, m):
         return (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     return (m.a, m.b, m.c, m.d, m.e, m.f)
 
 
-def _compose(
-    inner: tuple[float, float, float, float, float, float],
-    outer: tuple[float, float, float, float, float, float],
-) -> tuple[float, float, float, float, float, float]:
+def _compose(inner: _Matrix, outer: _Matrix) -> _Matrix:
     a, b, c, d, e, f = inner
     A, B, C, D, E, F = outer
     return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
@@ -258,16 +255,16 @@ def _rules_and_images(page: pdfium.PdfPage, display: _Display) -> tuple[list[Seg
     x = ctypes.c_float()
     y = ctypes.c_float()
     left, bottom, right, top = ctypes.c_float(), ctypes.c_float(), ctypes.c_float(), ctypes.c_float()
-    identity = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    identity: _Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
-    def walk(objects: list[ctypes.c_void_p], outer: tuple[float, ...], depth: int) -> None:
+    def walk(objects: list[ctypes.c_void_p], outer: _Matrix, depth: int) -> None:
         nonlocal largest_image, image_dpi
         for obj in objects:
             kind = pdfium_c.FPDFPageObj_GetType(obj)
             if kind == pdfium_c.FPDF_PAGEOBJ_FORM:
                 if depth >= MAX_FORM_DEPTH:
                     continue
-                matrix = _compose(_matrix(obj), outer)  # type: ignore[arg-type]
+                matrix = _compose(_matrix(obj), outer)
                 inner = [
                     pdfium_c.FPDFFormObj_GetObject(obj, i)
                     for i in range(pdfium_c.FPDFFormObj_CountObjects(obj))
@@ -285,7 +282,7 @@ def _rules_and_images(page: pdfium.PdfPage, display: _Display) -> tuple[list[Seg
                             height_pt = abs(top.value - bottom.value) or width_pt
                             image_dpi = 72 * max(pixel_w.value / width_pt, pixel_h.value / height_pt)
             elif kind == pdfium_c.FPDF_PAGEOBJ_PATH and len(segments) < MAX_SEGMENTS_PER_PAGE:
-                _path_segments(obj, _compose(_matrix(obj), outer), display, segments, x=x, y=y)  # type: ignore[arg-type]
+                _path_segments(obj, _compose(_matrix(obj), outer), display, segments, x=x, y=y)
 
     objects = [
         pdfium_c.FPDFPage_GetObject(page.raw, i) for i in range(pdfium_c.FPDFPage_CountObjects(page.raw))
@@ -296,7 +293,7 @@ def _rules_and_images(page: pdfium.PdfPage, display: _Display) -> tuple[list[Seg
 
 def _path_segments(
     obj: ctypes.c_void_p,
-    matrix: tuple[float, float, float, float, float, float],
+    matrix: _Matrix,
     display: _Display,
     out: list[Segment],
     *,

@@ -689,14 +689,14 @@ class GridReader:
         columns = self.review_map()
         if columns is None:
             return False
-        positions = [i for i, c in enumerate(columns) if c is not None]
+        mapped = [(i, c) for i, c in enumerate(columns) if c is not None]
+        positions = [i for i, _ in mapped]
         if positions[0] <= row.last_label or positions[-1] >= len(row.cells):
             return False
         owned = set(positions)
         if any(i not in owned and not _is_blank(c) for i, c in row.tail):
             return False
-        for i in positions:
-            group, outcome = columns[i]  # type: ignore[misc]
+        for i, (group, outcome) in mapped:
             self.put(f"reviews.{group}.{outcome}", (i, row.cells[i]))
         self.review_done = True
         self.note_reviews_found()

@@ -13,8 +13,9 @@ from shared.rules.thresholds import LEVEL_NAMES
 YUAN_UNITS = frozenset({"元", "圆"})
 
 
-@rule("unit_suspect", "warning", "金额以元填写（应为万元），或数额与机关级别明显不符",
-      extraction_sensitive=True)
+@rule(
+    "unit_suspect", "warning", "金额以元填写（应为万元），或数额与机关级别明显不符", extraction_sensitive=True
+)
 def unit_suspect(facts: Facts) -> Iterator[Violation]:
     if facts.layout is None or "active_disclosure" in facts.blank_tables:
         return

@@ -63,8 +63,12 @@ def _imputed_note(facts: Facts, paths: tuple[str, ...]) -> str:
     return f"（{'；'.join(notes)}）" if notes else ""
 
 
-@rule("t3_identity", "error", "申请情况表各列：本年新收+上年结转≠办理结果总计+结转下年度",
-      extraction_sensitive=True)
+@rule(
+    "t3_identity",
+    "error",
+    "申请情况表各列：本年新收+上年结转≠办理结果总计+结转下年度",
+    extraction_sensitive=True,
+)
 def t3_identity(facts: Facts) -> Iterator[Violation]:
     if "applications" in facts.blank_tables:
         return

@@ -138,8 +138,16 @@ def _copy_table(table: CellTable) -> CellTable:
     return {row: dict(cols) for row, cols in table.items()}
 
 
-def _impute(table: CellTable, section: str, row: str, col: str, *,
-            part_rows: tuple[str, ...], part_cols: tuple[str, ...], out: dict[str, ImputedTotal]) -> bool:
+def _impute(
+    table: CellTable,
+    section: str,
+    row: str,
+    col: str,
+    *,
+    part_rows: tuple[str, ...],
+    part_cols: tuple[str, ...],
+    out: dict[str, ImputedTotal],
+) -> bool:
     """Fill table[row][col] with the sum of its parts (every ``part_rows`` × ``part_cols`` cell)
     when it is blank and they are not all zero."""
     if row not in table or table[row].get(col, 0) is not None:
@@ -184,14 +192,16 @@ def impute_omitted_totals(
     # 1. the 总计 column of every row but (七): sum of the six applicant columns
     for row in applications:
         if row != "total":
-            _impute(applications, apps, row, "total",
-                    part_rows=(row,), part_cols=APPLICANT_COLUMNS, out=imputed)
+            _impute(
+                applications, apps, row, "total", part_rows=(row,), part_cols=APPLICANT_COLUMNS, out=imputed
+            )
     # 2. the (七)总计 row, per applicant column: sum of the outcome rows
     for col in APPLICANT_COLUMNS:
         _impute(applications, apps, "total", col, part_rows=outcomes, part_cols=(col,), out=imputed)
     # 3. the corner (七)总计·总计: its row if that is not all zero, else its column
-    if not _impute(applications, apps, "total", "total",
-                   part_rows=("total",), part_cols=APPLICANT_COLUMNS, out=imputed):
+    if not _impute(
+        applications, apps, "total", "total", part_rows=("total",), part_cols=APPLICANT_COLUMNS, out=imputed
+    ):
         _impute(applications, apps, "total", "total", part_rows=outcomes, part_cols=("total",), out=imputed)
     # 4. 复议/诉讼 总计: sum of the four outcomes of its group
     for group in reviews:
@@ -212,7 +222,12 @@ def prepare_facts(report: Report, context: CheckContext) -> Facts:
     else:
         application_rows, review_groups = tuple(report.applications), tuple(report.reviews)
     return Facts(
-        imputed_report, report, layout, context, blank, imputed,
+        imputed_report,
+        report,
+        layout,
+        context,
+        blank,
+        imputed,
         application_rows=application_rows,
         outcome_rows=outcome_rows(report, layout),
         review_groups=review_groups,

@@ -17,8 +17,16 @@ from shared.rules.thresholds import FilerLevel
 
 # stripped, repeatedly, before looking at what kind of place remains
 BODY_SUFFIXES: tuple[str, ...] = (
-    "党政综合办公室", "党政办公室", "党政办", "办公室", "办公厅",
-    "人民政府", "政府", "办事处", "党工委", "党委",
+    "党政综合办公室",
+    "党政办公室",
+    "党政办",
+    "办公室",
+    "办公厅",
+    "人民政府",
+    "政府",
+    "办事处",
+    "党工委",
+    "党委",
 )
 TOWNSHIP_SUFFIXES: tuple[str, ...] = ("乡", "镇", "街道", "街道办", "苏木")
 

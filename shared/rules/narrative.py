@@ -166,8 +166,12 @@ def _stated(claim: Claim, text: str) -> list[tuple[int, str]]:
     return found
 
 
-@rule("text_table_mismatch", "warning", "正文所述申请、办结、结转、复议、诉讼件数与表格不符",
-      extraction_sensitive=True)
+@rule(
+    "text_table_mismatch",
+    "warning",
+    "正文所述申请、办结、结转、复议、诉讼件数与表格不符",
+    extraction_sensitive=True,
+)
 def text_table_mismatch(facts: Facts) -> Iterator[Violation]:
     text = facts.report.evidence.narrative
     if not text:

@@ -50,7 +50,10 @@ class Rule:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": self.id, "severity": self.severity, "scope": self.scope, "title": self.title,
+            "id": self.id,
+            "severity": self.severity,
+            "scope": self.scope,
+            "title": self.title,
         }
         if self.hook:
             out["hook"] = self.hook
@@ -73,9 +76,7 @@ def rule(
     """Register a single-report rule: ``@rule("t4_sum", "error", "…")`` over ``def t4_sum(facts)``."""
 
     def register(check: RuleCheck) -> RuleCheck:
-        _register(
-            Rule(rule_id, severity, title, "report", check, extraction_sensitive=extraction_sensitive)
-        )
+        _register(Rule(rule_id, severity, title, "report", check, extraction_sensitive=extraction_sensitive))
         return check
 
     return register

@@ -16,8 +16,10 @@ from shared.rules.thresholds import LEVEL_NAMES
 from shared.templates import OFFICIAL_CAPTIONS, SECTION_HEADINGS, TEMPLATES
 
 # 本报告中所列数据的统计期限为2020年1月1日至2020年12月31日 (also 统计期限自…起至…止)
-STATISTICS_PERIOD = re.compile(r"统计(?:期限|时限|期间|时间)[^0-9]{0,6}(\d{4})\s*年\s*1\s*月\s*1\s*日\s*"
-                               r"(?:起\s*)?(?:至|到|—|-|－|~)\s*(\d{4})\s*年\s*12\s*月\s*31\s*日")
+STATISTICS_PERIOD = re.compile(
+    r"统计(?:期限|时限|期间|时间)[^0-9]{0,6}(\d{4})\s*年\s*1\s*月\s*1\s*日\s*"
+    r"(?:起\s*)?(?:至|到|—|-|－|~)\s*(\d{4})\s*年\s*12\s*月\s*31\s*日"
+)
 TITLE_YEAR = re.compile(r"(\d{4})\s*年")
 CAPTION_LIKE = re.compile(r"第.{1,5}条第.{1,5}项")
 _WIDTH = str.maketrans({"(": "（", ")": "）", " ": "", "\u3000": "", "\t": "", "\n": ""})

@@ -71,6 +71,7 @@ MAX_STORE_ATTEMPTS = 3
 # source_documents.error_code of a document whose ingest crashed with a non-domain exception (a
 # reader or rule bug): not one of the error tree's codes, so `xxgk db`-side queries can find them
 INTERNAL_ERROR_CODE = "internal_error"
+# SQLModel's stubs do not declare __table__, which SQLAlchemy's mapper sets on every table model
 CELLS: sa.Table = Cell.__table__  # type: ignore[attr-defined]
 
 
@@ -392,7 +393,8 @@ def _store(
         diff = [c.as_dict() for c in changes]
         findings.extend(check_revision(before, report, revision=stored.revision))
     if agency is not None and report.year is not None:
-        previous = best_report(session, agency.id, report.year - 1)  # type: ignore[arg-type]
+        assert agency.id is not None  # resolve_agency flushed it
+        previous = best_report(session, agency.id, report.year - 1)
         if previous is not None:
             findings.extend(
                 check_against_previous(report, current_record(session, previous), thresholds=thresholds)

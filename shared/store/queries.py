@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import ColumnElement, case, func, or_
 from sqlmodel import Session, col, select
 
 from shared.store.agencies import normalise_agency_name
@@ -34,7 +34,7 @@ def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _agency_filter(agency: str) -> Any:
+def _agency_filter(agency: str) -> ColumnElement[bool]:
     return or_(col(Agency.name).contains(agency), col(Agency.key).contains(normalise_agency_name(agency)))
 
 
