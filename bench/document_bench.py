@@ -23,8 +23,6 @@ not a test. The load average is printed because the figures depend on it.
     .venv/bin/python bench/document_bench.py [--repeat 9] [--ocr-repeat 1] [--kit /work/shared]
 """
 
-
-
 from __future__ import annotations
 
 import argparse

@@ -123,7 +123,7 @@ class PipelineConfig:
     # one fetch stage works its host this long at most, then leaves a follow-up (fairness, shutdown)
     host_batch_s: float = 120.0
     # host ownership lapses this long after the owner last renewed it (a killed worker's hosts
-    # are free again after this); renewed before every request
+    # are free again after this); renewed after every page
     host_claim_ttl_s: float = 30.0
 
     @classmethod
@@ -485,7 +485,6 @@ def fetch_host(
 
     outcomes: dict[str, int] = {}
     tried: list[int] = []
-    told_hosts = {host}
     deferred: tuple[int, float] | None = None
     stopped = "done"
     current: int | None = page_id
@@ -513,8 +512,7 @@ def fetch_host(
                 outcomes["crashed"] = outcomes.get("crashed", 0) + 1
             else:
                 outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
-                _route_follow_ups(session, result.follow_ups, send, told_hosts)
-                session.rollback()  # on SQLite even a read holds the write lock
+                _route_follow_ups(session, result.follow_ups, send, host)
                 if on_page is not None:
                     on_page(result)
             if should_stop():
@@ -532,11 +530,12 @@ def fetch_host(
     finally:
         if token is not None:
             hosts.release_host(host, token)
-    if stopped != "ownership_lapsed":
-        continuation = _continuation(session, host, clock(), config, deferred)
-        session.rollback()
-        if continuation is not None:
-            later.append(continuation)
+    # also after a lapse: if the new owner is at work, this message finds the host busy; if a
+    # slow request outlived the claim and nobody took over, it carries on
+    continuation = _continuation(session, host, clock(), config, deferred)
+    session.rollback()
+    if continuation is not None:
+        later.append(continuation)
     log.info(
         "host_worked",
         host=host,
@@ -550,12 +549,15 @@ def fetch_host(
 
 
 def _route_follow_ups(
-    session: Session, follow_ups: list[FollowUp], send: Callable[[FollowUp], None], told_hosts: set[str]
+    session: Session, follow_ups: list[FollowUp], send: Callable[[FollowUp], None], host: str
 ) -> None:
     """Ingests go out at once; new pages of the host being worked are this batch's own work, and
-    of every other host one page is enough to set its owner going."""
+    of every other host one page is enough to set its owner going. (Per page fetched, not per
+    batch: that host's owner may have finished since it was last told.)"""
     new_pages = [f.target for f in follow_ups if f.stage == "fetch" and f.target is not None]
     hosts_of = crawl_state.hosts_of_pages(session, new_pages) if new_pages else {}
+    session.rollback()  # on SQLite even a read holds the write lock; sending may take a while
+    told_hosts = {host}
     for follow_up in follow_ups:
         if follow_up.stage == "fetch" and follow_up.target is not None:
             page_host = hosts_of.get(follow_up.target)
@@ -569,11 +571,11 @@ def _continuation(
     session: Session, host: str, now: datetime, config: PipelineConfig, deferred: tuple[int, float] | None
 ) -> FollowUp | None:
     """The one follow-up a finished batch leaves for its host. Looked up *after* the host was
-    handed back, so a page whose message found the host busy a moment ago is not stranded."""
+    handed back, so a page whose message found the host busy a moment ago is not stranded.
+    (``deferred`` waits are already capped at ``max_retry_delay_s`` by :func:`retry_delay_s`.)"""
     if deferred is not None:
         page_id, wait_s = deferred
-        # longer waits are the page's next_fetch_at in SQL, picked up by the sweep
-        return FollowUp("fetch", page_id, delay_s=wait_s) if wait_s <= config.max_retry_delay_s else None
+        return FollowUp("fetch", page_id, delay_s=min(wait_s, config.max_retry_delay_s))
     due = crawl_state.next_due_page_id(session, host=host, now=now)
     if due is not None:
         return FollowUp("fetch", due)
@@ -813,7 +815,10 @@ def build_resources(
                 # the timeout), and no longer: a killed worker blocks its host only this long
                 gates.append(
                     RedisPolitenessGate(
-                        client, delay_s=settings.politeness_delay_s, lease_ttl_s=6 * settings.fetch_timeout_s
+                        client,
+                        delay_s=settings.politeness_delay_s,
+                        lease_ttl_s=6 * settings.fetch_timeout_s,
+                        owner_key_prefix=settings.broker_key_prefix,
                     )
                 )
             return gates[0]
@@ -994,10 +999,12 @@ class RunStats:
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     retries: int = 0
     errors: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, stage: str, outcome: str) -> None:
-        by_stage = self.outcomes.setdefault(stage, {})
-        by_stage[outcome] = by_stage.get(outcome, 0) + 1
+        with self._lock:  # the driver's threads all count here
+            by_stage = self.outcomes.setdefault(stage, {})
+            by_stage[outcome] = by_stage.get(outcome, 0) + 1
 
     def get(self, stage: str, outcome: str) -> int:
         return self.outcomes.get(stage, {}).get(outcome, 0)

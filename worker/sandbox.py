@@ -35,8 +35,6 @@ so nothing a hostile file does to a parser's state survives it. numpy, OpenCV an
 onnxruntime are *not* preloaded: they start threads, and threads do not survive a fork.
 """
 
-
-
 from __future__ import annotations
 
 import hashlib

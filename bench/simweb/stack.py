@@ -30,8 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("XXGK_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_REDIS = os.environ.get("XXGK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-# the crawler's per-host keys for the simulated hosts (worker/crawler/politeness.py, robots.py)
-HOST_STATE_PATTERNS = ("xxgk:polite:127.0.1.*", "xxgk:crawlhost:127.0.1.*", "xxgk:robots:*//127.0.1.*")
+# the crawler's per-host keys for the simulated hosts shared by every deployment on a Redis
+# (worker/crawler/politeness.py, robots.py); host ownership lives under the deployment's prefix
+HOST_STATE_PATTERNS = ("xxgk:polite:127.0.1.*", "xxgk:robots:*//127.0.1.*")
 QUEUES = ("crawl", "fetch", "parse", "alerts")
 
 

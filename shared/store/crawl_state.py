@@ -399,8 +399,14 @@ def due_pages_by_host(session: Session, *, now: datetime, stale_before: datetime
     * ``discovered`` with an expired lease (a worker died mid-fetch);
     * ``discovered`` and never claimed since ``stale_before`` (the message was lost)."""
     first = sa.func.min(col(Page.id))
+    # the hosts waiting longest first, so that a busy frontier does not starve late hosts' revisits
+    waiting_since = sa.func.min(sa.func.coalesce(col(Page.next_fetch_at), col(Page.state_changed_at)))
     statement = (
-        select(first).where(_due(now, stale_before)).group_by(col(Page.host)).order_by(first).limit(limit)
+        select(first)
+        .where(_due(now, stale_before))
+        .group_by(col(Page.host))
+        .order_by(waiting_since, first)
+        .limit(limit)
     )
     return [int(i) for i in session.exec(statement).all() if i is not None]
 

@@ -121,7 +121,7 @@ def test_a_long_politeness_wait_ends_the_batch_with_a_follow_up_then(store, entr
         assert page.attempts == 0  # a deferral is not an attempt
 
 
-def test_an_owner_whose_claim_lapsed_stops_and_leaves_the_host_to_the_new_owner(store, entry_id):
+def test_an_owner_whose_claim_lapsed_stops_and_leaves_one_follow_up(store, entry_id):
     class Lapsing(LocalPolitenessGate):
         def renew_host(self, host: str, token: str, *, ttl_s: float) -> bool:
             return False
@@ -129,7 +129,8 @@ def test_an_owner_whose_claim_lapsed_stops_and_leaves_the_host_to_the_new_owner(
     fetcher = FakeFetcher(web())
     result, _ = work(store, entry_id, fetcher, hosts=Lapsing())
     assert result.outcome == "ownership_lapsed" and len(fetcher.calls) == 1
-    assert result.follow_ups == []
+    # one follow-up all the same: it finds the new owner at work, or carries on if nobody took over
+    assert result.follow_ups == [FollowUp("fetch", page_id_of(store, REPORT))]
 
 
 def test_the_sweep_hands_out_one_page_per_host(store, entry_id):
@@ -153,3 +154,34 @@ def test_the_sweep_hands_out_one_page_per_host(store, entry_id):
     # the sweep hands out one page per host: each host's owner works the rest
     assert {f.target for f in result.follow_ups} == {entry_id, min(ids)}
     assert fetcher.calls == []
+
+
+def test_every_page_that_finds_work_on_another_host_tells_that_host(store):
+    """Not once per batch: the other host's owner may have finished between two such pages."""
+    portal, files = "http://www.example.gov.cn", "http://files.example.gov.cn"
+    first, second = f"{portal}/xxgk/nb/index.html", f"{portal}/xxgk/nb/index_1.html"
+
+    def listing(href: str, more: str | None) -> bytes:
+        nxt = f'<a href="{more}">下一页</a>' if more else ""
+        return (
+            f'<html><body><a href="{href}">某县2023年政府信息公开工作年度报告</a>{nxt}</body></html>'
+        ).encode()
+
+    pages = {
+        first: (listing(f"{files}/nb/2023.pdf", second), "text/html; charset=utf-8"),
+        second: (listing(f"{files}/nb/2022.pdf", None), "text/html; charset=utf-8"),
+    }
+    with store() as session:
+        site, _ = crawl_state.upsert_site(
+            session,
+            SiteSpec(name="某县人民政府", entry_urls=(first,), domains=("example.gov.cn",)),
+        )
+        session.commit()
+        assert site.id is not None
+        (start,) = discover_site(session, site.id, now=NOW).follow_ups
+    result, emitted = work(store, start.target, FakeFetcher(pages))
+    told = [f for f in emitted if f.stage == "fetch"]
+    with store() as session:
+        hosts = crawl_state.hosts_of_pages(session, [f.target for f in told if f.target is not None])
+    assert sorted(hosts.values()) == ["files.example.gov.cn", "files.example.gov.cn"]
+    assert result.outcome == "done"

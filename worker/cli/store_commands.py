@@ -7,7 +7,6 @@ directory, created on first use); ``alerts tail`` and ``relay`` also read
 ``list`` commands print a JSON array with ``--json``.
 """
 
-
 from __future__ import annotations
 
 import json

@@ -200,8 +200,9 @@ class Fetcher:
     given transport is used as is (``httpx.MockTransport`` in tests).
     ``scope_domains``: the site's own domains (``*.gov.cn`` and ``settings.extra_allowed_domains``
     are always in scope). ``politeness_wait_s``: how long ``fetch`` may sleep for the host's
-    turn before raising ``PolitenessDeferred`` (0 in Celery tasks, which retry instead; a few
-    seconds in the embedded mode). Redirect hops and robots.txt wait up to
+    turn before raising ``PolitenessDeferred`` (:func:`worker.pipeline.politeness_wait_s`: a
+    fetch batch sleeps through its host's delay between pages, and comes back later for longer
+    waits). Redirect hops and robots.txt wait up to
     ``redirect_wait_s`` so that work already done is not thrown away.
     """
 

@@ -385,7 +385,6 @@ class RedisPolitenessGate(_WaitingGate):
     """Per-host politeness shared by every worker on every machine, keys ``xxgk:polite:<host>``."""
 
     KEY_PREFIX = "xxgk:polite:"
-    OWNER_PREFIX = "xxgk:crawlhost:"
 
     def __init__(
         self,
@@ -395,6 +394,7 @@ class RedisPolitenessGate(_WaitingGate):
         *,
         policy: PolitenessPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        owner_key_prefix: str = "",
     ) -> None:
         base = policy or PolitenessPolicy()
         self.policy = PolitenessPolicy(
@@ -403,6 +403,9 @@ class RedisPolitenessGate(_WaitingGate):
         self.redis = redis
         self.sleep = sleep
         self.monotonic = time.monotonic
+        # politeness is owed per host whoever crawls it, so the gate's keys are shared by every
+        # deployment on this Redis; who works a host is one deployment's business (its prefix)
+        self.owner_prefix = f"{owner_key_prefix}xxgk:crawlhost:"
         self._acquire = redis.register_script(ACQUIRE_LUA)
         self._release = redis.register_script(RELEASE_LUA)
         self._renew_host = redis.register_script(RENEW_HOST_LUA)
@@ -414,7 +417,7 @@ class RedisPolitenessGate(_WaitingGate):
     def _call(self, script: Any, host: str, args: list[Any]) -> list[Any]:
         try:
             return list(script(keys=[self.key(host)], args=args))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"politeness gate: Redis unavailable ({exc})", source=host) from exc
 
     def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
@@ -475,25 +478,25 @@ class RedisPolitenessGate(_WaitingGate):
     # host ownership (see the module docstring)
 
     def owner_key(self, host: str) -> str:
-        return self.OWNER_PREFIX + _host_key(host)
+        return self.owner_prefix + _host_key(host)
 
     def claim_host(self, host: str, *, ttl_s: float) -> str | None:
         token = uuid.uuid4().hex
         try:
             taken = self.redis.set(self.owner_key(host), token, nx=True, px=max(_ms(ttl_s), 1))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"host ownership: Redis unavailable ({exc})", source=host) from exc
         return token if taken else None
 
     def renew_host(self, host: str, token: str, *, ttl_s: float) -> bool:
         try:
             return bool(self._renew_host(keys=[self.owner_key(host)], args=[token, max(_ms(ttl_s), 1)]))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.RedisError as exc:
             raise StoreUnavailable(f"host ownership: Redis unavailable ({exc})", source=host) from exc
 
     def release_host(self, host: str, token: str) -> None:
         try:
             self._release_host(keys=[self.owner_key(host)], args=[token])
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        except redis.exceptions.RedisError:
             # the key expires by itself; a release that cannot reach Redis costs a short wait only
             log.warning("host_release_failed", host=host)

@@ -31,6 +31,7 @@ network, and a failure of the shared store is never remembered as anything about
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -183,6 +184,7 @@ class RobotsCache:
         self.clock = clock
         self.shared = shared
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries_lock = threading.Lock()
 
     def _load(self, url: str) -> _Entry:
         origin = origin_of(url)
@@ -200,17 +202,20 @@ class RobotsCache:
         return entry
 
     def _fresh(self, origin: str, now: float) -> _Entry | None:
-        entry = self._entries.get(origin)
-        if entry is not None and entry.expires_at > now:
-            self._entries.move_to_end(origin)
-            return entry
-        return None
+        # a fetch worker's threads share this cache: the LRU moves and evictions are locked
+        with self._entries_lock:
+            entry = self._entries.get(origin)
+            if entry is not None and entry.expires_at > now:
+                self._entries.move_to_end(origin)
+                return entry
+            return None
 
     def _remember(self, origin: str, entry: _Entry) -> None:
-        self._entries[origin] = entry
-        self._entries.move_to_end(origin)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        with self._entries_lock:
+            self._entries[origin] = entry
+            self._entries.move_to_end(origin)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
     def _lifetime(self, state: RobotsState) -> float:
         return self.unreachable_ttl_s if state == "unreachable" else self.ttl_s
@@ -286,15 +291,16 @@ class RobotsCache:
     def crawl_delay(self, host: str, user_agent: str | None = None) -> float | None:
         """The ``Crawl-delay`` for ``host`` (a host name or a URL) from robots.txt already loaded
         into this process (from the network or the shared tier)."""
-        if "://" in host:
-            entries = [self._entries.get(origin_of(host))]
-        else:
-            name = host.lower()
-            entries = [
-                e
-                for origin, e in self._entries.items()
-                if origin.split("://", 1)[1].rsplit(":", 1)[0] == name
-            ]
+        with self._entries_lock:
+            if "://" in host:
+                entries = [self._entries.get(origin_of(host))]
+            else:
+                name = host.lower()
+                entries = [
+                    e
+                    for origin, e in self._entries.items()
+                    if origin.split("://", 1)[1].rsplit(":", 1)[0] == name
+                ]
         delays = [
             float(delay)
             for entry in entries

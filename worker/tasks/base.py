@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import kombu.exceptions
 from celery import Task
 
-from shared.errors import PermanentError, PolitenessDeferred, TransientError
+from shared.errors import PermanentError, PolitenessDeferred, StoreUnavailable, TransientError
 from shared.logging import get_logger
 from worker.pipeline import FollowUp, PipelineResources, StageResult, record_crash, run_stage
 from worker.tasks import runtime
@@ -31,7 +32,7 @@ TIME_LIMITS: dict[str, tuple[int, int]] = {
 }
 # a transient failure is retried this often by Celery; after that the SQL sweep owns the page
 MAX_TRANSIENT_RETRIES = 5
-# "host busy" is not a failure, but a page bouncing this often is left to the sweep too
+# a host that keeps deferring (Retry-After, backoff, an open circuit) is left to the sweep after this
 MAX_POLITENESS_RETRIES = 200
 
 
@@ -67,11 +68,16 @@ class PipelineTask(Task):  # type: ignore[misc]
             log.warning("task_failed", stage=stage, target=target, error=exc.code, reason=exc.message)
             return exc.code
         except Exception as exc:
-            # a bug: record it on the page (url, sha256, exception) so the user sees why, then let
-            # Celery mark the task failed; the page is revisited like any failed page
-            record_crash(resources, stage, target, exc)
+            # a bug: record it so the user sees why, then let Celery mark the task failed. An
+            # ingest's page is the one that crashed (failed, with the exception; revisited as any
+            # failed page); a fetch batch records crashes on its own pages, so what reaches here
+            # is the batch's, not the page the message named — logged only
+            record_crash(resources, stage if stage != "fetch" else "fetch_batch", target, exc)
             raise
-        self.dispatch(result, force=force)
+        try:
+            self.dispatch(result, force=force)
+        except StoreUnavailable as exc:
+            return self._retry_or_leave(exc, resources)
         return result.outcome
 
     def _retry_or_leave(self, exc: TransientError, resources: PipelineResources) -> str:
@@ -94,4 +100,9 @@ class PipelineTask(Task):  # type: ignore[misc]
         args: list[Any] = [] if follow_up.target is None else [follow_up.target]
         kwargs: dict[str, Any] = {"force": True} if follow_up.stage == "discover" and force else {}
         countdown = follow_up.delay_s if follow_up.delay_s > 0 else None
-        self.app.send_task(STAGE_TASKS[follow_up.stage], args=args, kwargs=kwargs, countdown=countdown)
+        try:
+            self.app.send_task(STAGE_TASKS[follow_up.stage], args=args, kwargs=kwargs, countdown=countdown)
+        except kombu.exceptions.OperationalError as exc:
+            # the broker is down: the stage is retried; what it wrote to SQL is found again by the
+            # sweep (fetched pages awaiting ingest, due pages of every host)
+            raise StoreUnavailable(f"broker unavailable: cannot enqueue {follow_up.stage}: {exc}") from exc
