@@ -34,7 +34,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -125,6 +125,8 @@ class PipelineConfig:
     # host ownership lapses this long after the owner last renewed it (a killed worker's hosts
     # are free again after this); renewed after every page
     host_claim_ttl_s: float = 30.0
+    # how long a fetch sleeps for its host's turn (the fetcher's politeness_wait_s)
+    politeness_wait_s: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
@@ -141,6 +143,7 @@ class PipelineConfig:
             host_batch_s=settings.fetch_batch_s,
             # longer than the longest sleep before a request plus a normal response
             host_claim_ttl_s=max(15.0, 2 * politeness_wait_s(settings) + settings.fetch_timeout_s),
+            politeness_wait_s=politeness_wait_s(settings),
         )
 
 
@@ -491,6 +494,13 @@ def fetch_host(
     try:
         while current is not None:
             tried.append(current)
+            # the host's turn first, then the claim: a claim counts an attempt, and a worker killed
+            # while sleeping for politeness must not use up the page's attempts
+            wait_s = hosts.wait_for_turn(host, max_wait_s=config.politeness_wait_s)
+            if wait_s > 0:
+                deferred = (current, wait_s)
+                stopped = "deferred"
+                break
             try:
                 result = fetch_page(session, current, fetcher, archive, now=clock(), config=config)
             except PolitenessDeferred as exc:
@@ -575,7 +585,10 @@ def _continuation(
     (``deferred`` waits are already capped at ``max_retry_delay_s`` by :func:`retry_delay_s`.)"""
     if deferred is not None:
         page_id, wait_s = deferred
-        return FollowUp("fetch", page_id, delay_s=min(wait_s, config.max_retry_delay_s))
+        wait_s = min(wait_s, config.max_retry_delay_s)
+        crawl_state.defer_host(session, host=host, now=now, until=now + timedelta(seconds=wait_s))
+        session.commit()
+        return FollowUp("fetch", page_id, delay_s=wait_s)
     due = crawl_state.next_due_page_id(session, host=host, now=now)
     if due is not None:
         return FollowUp("fetch", due)
@@ -838,7 +851,7 @@ def build_resources(
     return PipelineResources(
         session_factory=session_factory,
         archive=ArchiveStore(settings.archive_dir),
-        config=PipelineConfig.from_settings(settings),
+        config=replace(PipelineConfig.from_settings(settings), politeness_wait_s=wait_s),
         fetcher_factory=make_fetcher,
         hosts_factory=make_gate,
         read=partial(read_report_sandboxed, limits=ExtractLimits.from_settings(settings)),

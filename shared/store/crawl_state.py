@@ -426,6 +426,22 @@ def next_due_page_id(session: Session, *, host: str, now: datetime, skip: Iterab
     return None if found is None else int(found)
 
 
+def defer_host(session: Session, *, host: str, now: datetime, until: datetime) -> int:
+    """The host asked us to wait (Retry-After, backoff, an open circuit): its pages due now are
+    due at ``until`` instead, so the sweep leaves the host to the one follow-up that waits for
+    it. Attempts are not touched. Returns how many pages moved."""
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            sa.update(Page)
+            .where(col(Page.host) == host, _due(now))
+            .values(next_fetch_at=until)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return int(result.rowcount or 0)
+
+
 def hosts_of_pages(session: Session, page_ids: Sequence[int]) -> dict[int, str]:
     """``{page id: host}`` for the pages that exist."""
     if not page_ids:

@@ -185,3 +185,24 @@ def test_every_page_that_finds_work_on_another_host_tells_that_host(store):
         hosts = crawl_state.hosts_of_pages(session, [f.target for f in told if f.target is not None])
     assert sorted(hosts.values()) == ["files.example.gov.cn", "files.example.gov.cn"]
     assert result.outcome == "done"
+
+
+def test_a_host_whose_turn_is_far_off_is_not_claimed_and_its_due_pages_wait(store, entry_id):
+    hosts = LocalPolitenessGate(delay_s=60.0)  # the host's next start is a minute away
+    hosts.release(hosts.acquire(HOST))
+    fetcher = FakeFetcher(web())
+    result, _ = work(
+        store,
+        entry_id,
+        fetcher,
+        hosts=hosts,
+        config=PipelineConfig(**{**CONFIG.__dict__, "politeness_wait_s": 1.0}),
+    )
+    assert result.outcome == "deferred" and fetcher.calls == []
+    (follow_up,) = result.follow_ups
+    assert follow_up.target == entry_id and 55 < follow_up.delay_s <= 60
+    with store() as session:
+        page = session.get(Page, entry_id)
+        assert page is not None and page.attempts == 0  # waiting for politeness costs no attempt
+        # not due for the sweep either: the one follow-up carries the host
+        assert page.next_fetch_at is not None and page.next_fetch_at > NOW + timedelta(seconds=55)

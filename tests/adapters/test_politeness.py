@@ -310,3 +310,13 @@ def test_ownership_lapses_when_not_renewed(make_gate: GateFactory) -> None:
     time.sleep(0.35)  # the owner was killed
     assert not hosts.renew_host(HOST, token, ttl_s=30)  # type: ignore[attr-defined]
     assert hosts.claim_host(HOST, ttl_s=30) is not None  # type: ignore[attr-defined]
+
+
+def test_waiting_for_a_turn_takes_no_lease_and_sleeps_only_short_waits(make_gate: GateFactory) -> None:
+    gate = make_gate(delay_s=0.5)
+    assert gate.wait_for_turn(HOST, max_wait_s=0) == 0.0  # type: ignore[attr-defined]  # a new host
+    gate.release(gate.acquire(HOST))
+    wait = gate.wait_for_turn(HOST, max_wait_s=0.1)  # type: ignore[attr-defined]
+    assert 0.3 < wait <= 0.5  # too long: told, not slept
+    assert gate.wait_for_turn(HOST, max_wait_s=2.0) == 0.0  # type: ignore[attr-defined]  # slept
+    gate.release(gate.acquire(HOST))  # and the turn really had come

@@ -111,6 +111,12 @@ class HostOwnership(Protocol):
 
     def release_host(self, host: str, token: str) -> None: ...
 
+    def wait_for_turn(self, host: str, *, max_wait_s: float) -> float:
+        """Sleep until the host's next request may start, if that is within ``max_wait_s``, and
+        return 0; else return the wait without sleeping. Takes no lease: it lets a caller wait
+        *before* committing to a page (a claim counts an attempt)."""
+        ...
+
 
 def _host_key(host: str) -> str:
     return host.strip().lower().rstrip(".")
@@ -129,6 +135,18 @@ class _WaitingGate:
 
     def _try_acquire(self, host: str, delay_s: float | None) -> Lease | tuple[float, str]:
         raise NotImplementedError
+
+    def _ready_in(self, host: str) -> float:
+        raise NotImplementedError
+
+    def wait_for_turn(self, host: str, *, max_wait_s: float) -> float:
+        host = _host_key(host)
+        deadline = self.monotonic() + max(max_wait_s, 0.0)
+        while (wait := self._ready_in(host)) > 0:
+            if self.monotonic() + wait > deadline:
+                return wait
+            self.sleep(max(wait, MIN_POLL_S))
+        return 0.0
 
     def acquire(self, host: str, *, wait_s: float = 0.0, delay_s: float | None = None) -> Lease:
         host = _host_key(host)
@@ -202,6 +220,17 @@ class LocalPolitenessGate(_WaitingGate):
             state.lease, state.lease_until = token, now + self.policy.lease_ttl_s
             state.next_at, state.touched_at = now + delay, now
             return Lease(host=host, token=token, acquired_at=now, delay_s=delay)
+
+    def _ready_in(self, host: str) -> float:
+        with self._lock:
+            now = self.clock()
+            state = self._hosts.get(host)
+            if state is None:
+                return 0.0
+            delay = max(self.policy.delay_s, state.crawl_delay_s)
+            if state.lease and state.lease_until > now:
+                return max(state.next_at - now, min(state.lease_until - now, delay))
+            return max(max(state.next_at, state.ended_at + delay) - now, 0.0)
 
     def release(self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None) -> None:
         _check_outcome(outcome)
@@ -362,6 +391,22 @@ return {mine, failures, opened}
 )
 
 
+# KEYS[1] host hash; ARGV: default delay ms. How long until acquire could succeed (read only).
+READY_LUA = (
+    _NOW_MS
+    + """
+local h = redis.call('HMGET', KEYS[1], 'lease', 'lease_until', 'next_at', 'crawl_delay_ms', 'ended_at')
+local lease_until = tonumber(h[2]) or 0
+local next_at = tonumber(h[3]) or 0
+local delay = math.max(tonumber(ARGV[1]), tonumber(h[4]) or 0)
+local ended_at = tonumber(h[5]) or 0
+if h[1] and lease_until > now then
+  return math.max(next_at - now, math.min(lease_until - now, delay))
+end
+return math.max(math.max(next_at, ended_at + delay) - now, 0)
+"""
+)
+
 # KEYS[1] ownership key; ARGV: token, ttl ms. Renew / release only what is still ours.
 RENEW_HOST_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -408,6 +453,7 @@ class RedisPolitenessGate(_WaitingGate):
         self.owner_prefix = f"{owner_key_prefix}xxgk:crawlhost:"
         self._acquire = redis.register_script(ACQUIRE_LUA)
         self._release = redis.register_script(RELEASE_LUA)
+        self._ready = redis.register_script(READY_LUA)
         self._renew_host = redis.register_script(RENEW_HOST_LUA)
         self._release_host = redis.register_script(RELEASE_HOST_LUA)
 
@@ -438,6 +484,13 @@ class RedisPolitenessGate(_WaitingGate):
             return Lease(host=host, token=token, acquired_at=int(now_ms) / 1000, delay_s=int(value_ms) / 1000)
         text = reason.decode() if isinstance(reason, bytes) else str(reason)
         return int(value_ms) / 1000, text
+
+    def _ready_in(self, host: str) -> float:
+        try:
+            wait_ms = self._ready(keys=[self.key(host)], args=[_ms(self.policy.delay_s)])
+        except redis.exceptions.RedisError as exc:
+            raise StoreUnavailable(f"politeness gate: Redis unavailable ({exc})", source=host) from exc
+        return int(wait_ms) / 1000
 
     def release(self, lease: Lease, *, outcome: Outcome = "ok", retry_after_s: float | None = None) -> None:
         _check_outcome(outcome)
