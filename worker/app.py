@@ -97,7 +97,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 class RelockingRedBeatScheduler(RedBeatScheduler):
-    """RedBeat that outlives a Redis restart (``celery beat -S worker.app:RelockingRedBeatScheduler``).
+    """RedBeat that outlives a Redis restart: the ``beat_scheduler`` below, so every ``celery beat``
+    of this app (Procfile, compose, tests) runs it without naming it.
 
     RedBeat extends its lock on every tick and raises ``LockNotOwnedError`` out of ``tick`` — so
     beat exits — when the lock key is gone or holds another beat's token. A Redis restart without

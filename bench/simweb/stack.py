@@ -36,12 +36,11 @@ HOST_STATE_PATTERNS = ("xxgk:polite:127.0.1.*", "xxgk:robots:*//127.0.1.*")
 QUEUES = ("crawl", "fetch", "parse", "alerts")
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU of these processes and their live descendants (psutil)."""
+def tree_cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """User + system CPU of each of these processes and their live descendants (psutil), by pid."""
     import psutil
 
-    total = 0.0
-    seen: set[int] = set()
+    cpu: dict[int, float] = {}
     for pid in pids:
         try:
             root = psutil.Process(pid)
@@ -49,13 +48,10 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         except psutil.Error:
             continue
         for proc in procs:
-            if proc.pid in seen:
-                continue
-            seen.add(proc.pid)
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                total += times.user + times.system
-    return total
+                cpu[proc.pid] = times.user + times.system
+    return cpu
 
 
 def postgres_cpu_seconds(database: str) -> float:
@@ -300,8 +296,6 @@ class XxgkStack:
                 "-A",
                 self.celery_app,
                 "beat",
-                "-S",
-                "worker.app:RelockingRedBeatScheduler",
                 "--pidfile=",
                 "-l",
                 "WARNING",
@@ -512,18 +506,8 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
 
     def _cpu(self) -> float:
-        import psutil
-
-        for pid in self._pids():
-            try:
-                root = psutil.Process(pid)
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                continue
-            for proc in procs:
-                with contextlib.suppress(psutil.Error):
-                    times = proc.cpu_times()
-                    self._last_cpu[proc.pid] = times.user + times.system
+        # processes that exited keep their last reading: a killed worker's CPU still counts
+        self._last_cpu.update(tree_cpu_seconds(self._pids()))
         return sum(self._last_cpu.values())
 
     def sample(self) -> None:

@@ -120,8 +120,6 @@ class Fleet:
                 "-A",
                 "worker.app",
                 "beat",
-                "-S",
-                "worker.app:RelockingRedBeatScheduler",
                 "--pidfile=",
                 "-l",
                 "WARNING",
